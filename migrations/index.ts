@@ -1,0 +1,10 @@
+import type { MigrationObject } from '@mikro-orm/core';
+import { Migration20261125000001Initial } from './Migration20261125000001_initial';
+
+/**
+ * Every migration, in order. Listed explicitly (not globbed) so the same list runs from `src` under
+ * tsx/jest and from the compiled `dist`.
+ */
+export const MIGRATIONS: MigrationObject[] = [
+  { name: 'Migration20261125000001_initial', class: Migration20261125000001Initial },
+];

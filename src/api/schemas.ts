@@ -1,0 +1,85 @@
+import { z } from 'zod';
+import { POLICY_KINDS } from '../domain/policies';
+
+/** Lower-case names usable in URLs and workflow IDs. */
+export const slug = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lower-case letters, digits and dashes, 1-63 characters, no dash at either end');
+
+function depth(value: unknown, level = 0): number {
+  if (value === null || typeof value !== 'object' || level > 40) return level;
+  return Math.max(level, ...Object.values(value as object).map((v) => depth(v, level + 1)));
+}
+
+/** A free-form JSON object (environment or deployment config), at most 32 levels deep. */
+export const configObject = z
+  .record(z.string().max(255), z.unknown())
+  .refine((v) => depth(v) <= 32, 'config may be at most 32 levels deep');
+
+/** Service tags: string values, at most 50. */
+export const tags = z
+  .record(z.string().min(1).max(63), z.string().max(255))
+  .refine((t) => Object.keys(t).length <= 50, 'at most 50 tags');
+
+export const teamCreate = z.strictObject({
+  name: slug,
+  display_name: z.string().min(1).max(200).optional(),
+});
+
+export const teamUpdate = z.strictObject({
+  display_name: z.string().min(1).max(200).nullable(),
+});
+
+export const serviceCreate = z.strictObject({
+  name: slug,
+  tags,
+  team: slug.nullable().optional(),
+  description: z.string().max(2000).nullable().optional(),
+});
+
+export const serviceUpdate = z
+  .strictObject({
+    tags: tags.optional(),
+    team: slug.nullable().optional(),
+    description: z.string().max(2000).nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of tags, team, description');
+
+export const environmentCreate = z.strictObject({
+  name: slug,
+  tier: slug,
+  config: configObject.optional(),
+});
+
+export const deploymentCreate = z.strictObject({
+  version: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version such as 1.0.0 or 2024.06.1-rc.1'),
+  initiated_by: z.string().min(1).max(255).optional(),
+  config: configObject.optional(),
+});
+
+export const decisionCreate = z.strictObject({
+  decision: z.enum(['approve', 'reject']),
+  comment: z.string().max(2000).optional(),
+});
+
+export const cancelBody = z.strictObject({ reason: z.string().max(2000).optional() }).optional();
+
+export const policyPut = z.strictObject({
+  kind: z.enum(POLICY_KINDS as [string, ...string[]]),
+  enabled: z.boolean().default(true),
+  config: z.record(z.string(), z.unknown()),
+});
+
+export const EVALUATE_ACTIONS = ['service.create', 'service.update', 'environment.create', 'deployment.create'] as const;
+
+export const policyEvaluate = z.strictObject({
+  action: z.enum(EVALUATE_ACTIONS),
+  payload: z.record(z.string(), z.unknown()),
+});
+
+/** Idempotency keys as clients send them. */
+export const idempotencyKey = z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/, '1-255 characters of A-Z a-z 0-9 . _ : -');

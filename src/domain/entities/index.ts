@@ -1,0 +1,25 @@
+export * from './team.entity';
+export * from './service.entity';
+export * from './environment.entity';
+export * from './deployment.entity';
+export * from './approval.entity';
+export * from './platform-policy.entity';
+export * from './audit-log.entity';
+import { ApprovalSchema } from './approval.entity';
+import { AuditLogSchema } from './audit-log.entity';
+import { DeploymentSchema } from './deployment.entity';
+import { EnvironmentSchema } from './environment.entity';
+import { PlatformPolicySchema } from './platform-policy.entity';
+import { ServiceSchema } from './service.entity';
+import { TeamSchema } from './team.entity';
+
+/** Every entity schema, for the ORM's discovery. */
+export const ENTITY_SCHEMAS = [
+  TeamSchema,
+  ServiceSchema,
+  EnvironmentSchema,
+  DeploymentSchema,
+  ApprovalSchema,
+  PlatformPolicySchema,
+  AuditLogSchema,
+];

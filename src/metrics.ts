@@ -1,0 +1,59 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * The process's metrics. One registry per process; in `npm run dev` the API and the worker share it,
+ * in production each serves its own.
+ */
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+export const httpDuration = new Histogram({
+  name: 'idp_http_request_duration_seconds',
+  help: 'HTTP request duration by method, route template and status',
+  labelNames: ['method', 'route', 'status'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+  registers: [registry],
+});
+
+export const guardrailViolations = new Counter({
+  name: 'idp_guardrail_violations_total',
+  help: 'Guardrail violations refused, by rule and action',
+  labelNames: ['rule', 'action'] as const,
+  registers: [registry],
+});
+
+export const authFailures = new Counter({
+  name: 'idp_auth_failures_total',
+  help: 'Requests refused by authentication (401) or authorization (403)',
+  labelNames: ['status', 'reason'] as const,
+  registers: [registry],
+});
+
+export const deploymentsStarted = new Counter({
+  name: 'idp_deployments_started_total',
+  help: 'Deployments whose workflow was started, by tier',
+  labelNames: ['tier'] as const,
+  registers: [registry],
+});
+
+export const deploymentsFinished = new Counter({
+  name: 'idp_deployments_finished_total',
+  help: 'Deployments that reached an end state, by tier and outcome',
+  labelNames: ['tier', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const approvalWait = new Histogram({
+  name: 'idp_approval_wait_seconds',
+  help: 'Time a deployment waited for its approval decision, by outcome',
+  labelNames: ['outcome'] as const,
+  buckets: [1, 10, 60, 300, 900, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 72 * 3600],
+  registers: [registry],
+});
+
+export const workflowStartFailures = new Counter({
+  name: 'idp_workflow_start_failures_total',
+  help: 'Workflow starts that failed, by kind',
+  labelNames: ['kind'] as const,
+  registers: [registry],
+});

@@ -1,0 +1,109 @@
+/**
+ * The contract between the API and the workflows: names, inputs, results, update/query definitions,
+ * search attributes and workflow IDs. The only module the API imports from `src/workflows`.
+ */
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { DeploymentStatus, EnvironmentStatus } from '../domain/types';
+
+/** Search attributes the platform sets on its runs (all Keyword), for filtering in the Temporal Web UI. */
+export const SEARCH_ATTRIBUTES = {
+  kind: defineSearchAttributeKey('IdpKind', SearchAttributeType.KEYWORD),
+  service: defineSearchAttributeKey('IdpService', SearchAttributeType.KEYWORD),
+  environment: defineSearchAttributeKey('IdpEnvironment', SearchAttributeType.KEYWORD),
+  tier: defineSearchAttributeKey('IdpTier', SearchAttributeType.KEYWORD),
+  version: defineSearchAttributeKey('IdpVersion', SearchAttributeType.KEYWORD),
+  team: defineSearchAttributeKey('IdpTeam', SearchAttributeType.KEYWORD),
+  status: defineSearchAttributeKey('IdpStatus', SearchAttributeType.KEYWORD),
+} as const;
+
+/** Names of the search attributes, for `temporal server start-dev --search-attribute` and the setup job. */
+export const SEARCH_ATTRIBUTE_NAMES = Object.values(SEARCH_ATTRIBUTES).map((k) => k.name);
+
+/** The header that carries the correlation id from the API into workflows and activities. */
+export const CORRELATION_HEADER = 'idp-correlation-id';
+
+/** Workflow type names, as registered by the worker. */
+export const WORKFLOW_TYPES = { provision: 'provisionEnvironment', deploy: 'deployVersion' } as const;
+
+/** Input of {@link WORKFLOW_TYPES.provision}. */
+export interface ProvisionInput {
+  environmentId: number;
+  service: string;
+  environment: string;
+  tier: string;
+  team: string | null;
+  requestedBy: string;
+}
+
+/** Input of {@link WORKFLOW_TYPES.deploy}. */
+export interface DeployInput {
+  deploymentId: number;
+  service: string;
+  environment: string;
+  tier: string;
+  version: string;
+  team: string | null;
+  requestedBy: string;
+}
+
+/** An approver's decision, checked by the API and again by the workflow. */
+export interface DecisionInput {
+  approver: string;
+  roles: string[];
+  decision: 'approve' | 'reject';
+  comment: string | null;
+  correlationId: string;
+}
+
+/** What a deployment workflow knows of its deployment. */
+export interface DeploymentState {
+  status: DeploymentStatus;
+  approvalsRequired: number;
+  approvers: string[];
+}
+
+/** Result of a provisioning run. */
+export interface ProvisionResult {
+  status: EnvironmentStatus;
+}
+
+/** Result of a deployment run that succeeded (the others fail the workflow). */
+export interface DeployResult {
+  status: DeploymentStatus;
+}
+
+/** Sends a decision and answers with the state after it; the validator refuses ineligible decisions. */
+export const decideUpdate = defineUpdate<DeploymentState, [DecisionInput]>('decide');
+
+/** The deployment as the workflow sees it. */
+export const getStatusQuery = defineQuery<DeploymentState>('getStatus');
+
+/** Failure types the workflows end with (ApplicationFailure `type`). */
+export const FAILURE_TYPES = {
+  promotionOrder: 'PromotionOrderViolation',
+  notReady: 'EnvironmentNotReady',
+  rejected: 'DeploymentRejected',
+  expired: 'ApprovalExpired',
+  deployFailed: 'DeploymentFailed',
+  provisionFailed: 'ProvisioningFailed',
+  decisionRefused: 'DecisionRefused',
+} as const;
+
+const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9-]+/g, '-');
+
+/** The job id (workflow ID) of an environment's provisioning: `provision-<service>-<env>`. */
+export function provisionJobId(service: string, environment: string): string {
+  return `provision-${slug(service)}-${slug(environment)}`;
+}
+
+/** The job id (workflow ID) of a deployment: `deploy-<service>-<env>-<n>`, n being the deployment's id. */
+export function deployJobId(service: string, environment: string, n: number): string {
+  return `deploy-${slug(service)}-${slug(environment)}-${n}`;
+}
+
+/** The message of an activity failure's cause (what the driver said), or of the error itself. */
+export function failureMessage(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  return err.cause instanceof Error ? err.cause.message : err.message;
+}

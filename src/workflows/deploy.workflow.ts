@@ -1,0 +1,138 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  isCancellation,
+  log,
+  proxyActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { DeploymentStatus } from '../domain/types';
+import {
+  FAILURE_TYPES,
+  SEARCH_ATTRIBUTES,
+  decideUpdate,
+  getStatusQuery,
+  type DeployInput,
+  type DeployResult,
+  type DeploymentState,
+  failureMessage,
+} from './contract';
+
+// Read through a function: TypeScript would otherwise keep the status narrowed across awaits.
+const currentStatus = (s: DeploymentState): DeploymentStatus => s.status;
+
+const ACTIVE: DeploymentStatus[] = ['pending', 'awaiting_approval', 'in_progress'];
+
+// Short database steps: retried with backoff for as long as the database is away.
+const db = proxyActivities<Activities>({
+  startToCloseTimeout: '20s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' },
+});
+
+// The rollout: heartbeats every second, so a dead worker's attempt is retried elsewhere within 5 s.
+const rollout = proxyActivities<Activities>({
+  startToCloseTimeout: '1h',
+  heartbeatTimeout: '5s',
+  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
+});
+
+/**
+ * One deployment: checks order and readiness, waits for approvals where the tier needs them, rolls
+ * the version out through the driver and records the outcome. Business outcomes other than success
+ * fail the run with a non-retryable ApplicationFailure whose type names the outcome; cancellation
+ * ends the deployment `cancelled`.
+ */
+export async function deployVersion(input: DeployInput): Promise<DeployResult> {
+  const state: DeploymentState = { status: 'pending', approvalsRequired: 0, approvers: [] };
+  const deciding = new Set<string>();
+
+  const apply = (next: DeploymentState | { status: DeploymentStatus }): void => {
+    if ('approvers' in next) {
+      state.approvers = next.approvers;
+      state.approvalsRequired = next.approvalsRequired;
+    }
+    if (next.status !== state.status) {
+      state.status = next.status;
+      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: next.status }]);
+    }
+  };
+
+  setHandler(getStatusQuery, () => state);
+  setHandler(
+    decideUpdate,
+    async (decision) => {
+      deciding.add(decision.approver);
+      try {
+        const after = await db.recordDecision(input.deploymentId, decision);
+        apply(after);
+        return { ...state };
+      } finally {
+        deciding.delete(decision.approver);
+      }
+    },
+    {
+      // The API checked eligibility already; this re-check is authoritative and rejects the update
+      // before anything is written to history.
+      validator: (decision) => {
+        if (state.status !== 'awaiting_approval') {
+          throw ApplicationFailure.nonRetryable(`deployment is ${state.status}, not awaiting approval`, FAILURE_TYPES.decisionRefused);
+        }
+        if (decision.approver === input.requestedBy) {
+          throw ApplicationFailure.nonRetryable('the requester may not decide on their own deployment', FAILURE_TYPES.decisionRefused);
+        }
+        if (state.approvers.includes(decision.approver) || deciding.has(decision.approver)) {
+          throw ApplicationFailure.nonRetryable(`${decision.approver} has already decided`, FAILURE_TYPES.decisionRefused);
+        }
+      },
+    },
+  );
+
+  try {
+    const begun = await db.beginDeployment(input.deploymentId);
+    apply(begun);
+    if (!begun.proceed) {
+      throw ApplicationFailure.nonRetryable(begun.error ?? `deployment is ${begun.status}`, begun.failureType ?? 'DeploymentNotStarted');
+    }
+
+    if (state.status === 'awaiting_approval') {
+      const decided = await condition(() => state.status !== 'awaiting_approval', begun.approvalTimeoutSeconds * 1000);
+      if (!decided) {
+        // A decision being recorded right now wins over the timer.
+        await condition(() => deciding.size === 0);
+        if (state.status === 'awaiting_approval') {
+          const detail = `no decision within ${begun.approvalTimeoutSeconds}s`;
+          apply({ status: await db.transitionDeployment(input.deploymentId, ['awaiting_approval'], 'expired', detail) });
+        }
+      }
+      const settled = currentStatus(state);
+      if (settled === 'rejected') throw ApplicationFailure.nonRetryable('deployment was rejected', FAILURE_TYPES.rejected);
+      if (settled === 'expired') throw ApplicationFailure.nonRetryable('approval expired', FAILURE_TYPES.expired);
+    }
+
+    try {
+      const detail = await rollout.runDeployment(input.deploymentId);
+      apply({ status: await db.transitionDeployment(input.deploymentId, ['in_progress'], 'succeeded', detail) });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const message = failureMessage(err);
+      apply({ status: await db.transitionDeployment(input.deploymentId, ['in_progress'], 'failed', message) });
+      throw ApplicationFailure.nonRetryable(`deployment failed: ${message}`, FAILURE_TYPES.deployFailed);
+    }
+    await condition(allHandlersFinished);
+    return { status: state.status };
+  } catch (err) {
+    if (isCancellation(err)) {
+      // Cleanup must run although the run is being cancelled: it records the end state and so
+      // releases the environment lock.
+      await CancellationScope.nonCancellable(async () => {
+        apply({ status: await db.transitionDeployment(input.deploymentId, ACTIVE, 'cancelled', 'cancelled on request') });
+      });
+      log.info('deployment cancelled', { deploymentId: input.deploymentId });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,3 @@
+/** The workflows the worker registers (the bundle's entry point). */
+export { deployVersion } from './deploy.workflow';
+export { provisionEnvironment } from './provision.workflow';

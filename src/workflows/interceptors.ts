@@ -1,0 +1,37 @@
+/**
+ * Workflow interceptors: the correlation id arrives in the start header and is copied onto every
+ * activity the run schedules. Headers are part of history, so replays see the same id.
+ */
+import type {
+  ActivityInput,
+  Next,
+  WorkflowExecuteInput,
+  WorkflowInboundCallsInterceptor,
+  WorkflowInterceptors,
+  WorkflowOutboundCallsInterceptor,
+} from '@temporalio/workflow';
+import { CORRELATION_HEADER } from './contract';
+import type { Payload } from '@temporalio/common';
+
+// Module state is per workflow run: the SDK gives each run its own module instances.
+let correlation: Payload | undefined;
+
+class CorrelationInbound implements WorkflowInboundCallsInterceptor {
+  async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+    correlation = input.headers[CORRELATION_HEADER];
+    return next(input);
+  }
+}
+
+class CorrelationOutbound implements WorkflowOutboundCallsInterceptor {
+  async scheduleActivity(input: ActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>) {
+    if (correlation === undefined) return next(input);
+    return next({ ...input, headers: { ...input.headers, [CORRELATION_HEADER]: correlation } });
+  }
+}
+
+/** Registered through `workerOptions.interceptors.workflowModules`. */
+export const interceptors = (): WorkflowInterceptors => ({
+  inbound: [new CorrelationInbound()],
+  outbound: [new CorrelationOutbound()],
+});
