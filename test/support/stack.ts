@@ -1,0 +1,142 @@
+/**
+ * A real platform for one test file: its own database (copied from the migrated template), the API
+ * app, a Temporal client and optionally a worker on a task queue of its own, all against the real
+ * dev server and PostgreSQL that global-setup started.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { MikroORM } from '@mikro-orm/postgresql';
+import type { Client } from '@temporalio/client';
+import { bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { Client as PgClient } from 'pg';
+import request from 'supertest';
+import { createApp } from '../../src/api/app';
+import { currentCorrelationId } from '../../src/api/request-context';
+import { signToken } from '../../src/auth/tokens';
+import { loadConfig, type Config } from '../../src/config';
+import { initORM } from '../../src/db/orm';
+import { dropDatabase } from '../../src/dev/postgres';
+import type { Role } from '../../src/domain/types';
+import { createLogger } from '../../src/logger';
+import { createTemporalClient } from '../../src/temporal/connection';
+import { WORKFLOW_BUNDLE_OPTIONS, createWorker } from '../../src/worker/worker';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+
+/** Makes a name no other test uses. */
+export const uniq = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+/** Creates a fresh database from the migrated template; returns its URL. */
+export async function freshDatabase(): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
+  const admin = process.env['IDP_TEST_PG_ADMIN_URL']!;
+  const name = `idp_t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
+  const client = new PgClient({ connectionString: admin });
+  await client.connect();
+  await client.query(`create database "${name}" template "${process.env['IDP_TEST_TEMPLATE_DB']}"`);
+  await client.end();
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), name, drop: () => dropDatabase(admin, name) };
+}
+
+/** The config a test stack runs with. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    JWT_SECRET: TEST_SECRET,
+    TEMPORAL_ADDRESS: process.env['IDP_TEST_TEMPORAL_ADDRESS'],
+    TEMPORAL_UI_URL: process.env['IDP_TEST_TEMPORAL_UI'],
+    TEMPORAL_TASK_QUEUE: uniq('test-queue'),
+    LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
+    SIMULATED_DELAY_MS: '0',
+    WORKER_SHUTDOWN_GRACE_MS: '2000',
+    ...overrides,
+  });
+}
+
+/** A signed token for `sub` with `roles` and `teams`. */
+export function tokenFor(sub: string, roles: Role[], teams: string[] = []): string {
+  return signToken(TEST_SECRET, { sub, roles, teams, ttl: '1h' });
+}
+
+let bundle: Promise<{ code: string }> | undefined;
+/** The workflow bundle, built once per test file. */
+export function workflowBundle(): Promise<{ code: string }> {
+  bundle ??= bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: { info: () => undefined, warn: () => undefined, error: console.error, debug: () => undefined, trace: () => undefined, log: () => undefined } as never });
+  return bundle;
+}
+
+export interface TestStack {
+  config: Config;
+  orm: MikroORM;
+  temporal: Client;
+  http: ReturnType<typeof request>;
+  server: Server;
+  baseUrl: string;
+  databaseUrl: string;
+  /** Starts a worker on this stack's task queue; resolves once it is polling. */
+  startWorker(): Promise<Worker>;
+  /** Stops the worker started last (graceful shutdown), if any. */
+  stopWorker(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Builds a stack; `worker: true` also starts a worker. */
+export async function startStack(opts: { worker?: boolean; env?: Record<string, string> } = {}): Promise<TestStack> {
+  const db = await freshDatabase();
+  const config = testConfig({ DATABASE_URL: db.url, ...opts.env });
+  const logger = createLogger(config.LOG_LEVEL);
+  const orm = await initORM(db.url, 20);
+  const temporal = await createTemporalClient(config, currentCorrelationId);
+  const app = createApp({ config, orm, temporal, logger });
+  const server = await new Promise<Server>((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const address = server.address();
+  const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  const stack: TestStack = {
+    config,
+    orm,
+    temporal,
+    http: request(server),
+    server,
+    baseUrl,
+    databaseUrl: db.url,
+    async startWorker() {
+      worker = await createWorker({ config, orm, logger, workflowBundle: await workflowBundle() });
+      running = worker.run();
+      return worker;
+    },
+    async stopWorker() {
+      if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+      await running?.catch(() => undefined);
+      worker = undefined;
+    },
+    async close() {
+      await stack.stopWorker();
+      await new Promise<void>((r) => server.close(() => r()));
+      await temporal.connection.close();
+      await orm.close(true);
+      await db.drop().catch(() => undefined);
+    },
+  };
+  if (opts.worker) await stack.startWorker();
+  return stack;
+}
+
+/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
