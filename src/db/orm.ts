@@ -22,6 +22,7 @@ export function ormOptions(url: string, poolMax = 10): Options {
       transactional: true,
       allOrNothing: true,
       snapshot: false,
+      silent: true,
     },
   });
 }
