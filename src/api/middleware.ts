@@ -61,11 +61,21 @@ export const jsonBody: Middleware<AppState> = async (ctx, next) => {
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() !== '') {
+    let nul = false;
     try {
-      ctx.state.body = JSON.parse(text);
+      // PostgreSQL cannot store NUL in text or jsonb: refuse it here instead of failing at write time.
+      ctx.state.body = JSON.parse(text, (key, value: unknown) => {
+        if (key.includes('\u0000') || (typeof value === 'string' && value.includes('\u0000'))) nul = true;
+        return value;
+      });
     } catch {
       throw new InputError('the body is not valid JSON', [
         { rule: 'json', field: 'body', message: 'the body could not be parsed as JSON', hint: 'send a JSON object, e.g. {"name": "payments"}' },
+      ]);
+    }
+    if (nul) {
+      throw new InputError('the body contains a NUL character', [
+        { rule: 'json', field: 'body', message: 'strings and keys may not contain \\u0000', hint: 'remove NUL characters from the request' },
       ]);
     }
   }
