@@ -67,6 +67,12 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
     async (decision) => {
       deciding.add(decision.approver);
       try {
+        // The row may already say awaiting_approval while this run still waits for beginDeployment's
+        // result: let that land first.
+        await condition(() => state.status !== 'pending');
+        if (state.status !== 'awaiting_approval') {
+          throw ApplicationFailure.nonRetryable(`deployment is ${state.status}, not awaiting approval`, FAILURE_TYPES.decisionRefused);
+        }
         const after = await db.recordDecision(input.deploymentId, decision);
         apply(after);
         return { ...state };
@@ -78,7 +84,7 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
       // The API checked eligibility already; this re-check is authoritative and rejects the update
       // before anything is written to history.
       validator: (decision) => {
-        if (state.status !== 'awaiting_approval') {
+        if (state.status !== 'awaiting_approval' && state.status !== 'pending') {
           throw ApplicationFailure.nonRetryable(`deployment is ${state.status}, not awaiting approval`, FAILURE_TYPES.decisionRefused);
         }
         if (decision.approver === input.requestedBy) {
