@@ -61,7 +61,7 @@ describe('seed examples 2 and 3', () => {
     const desc = await stack.temporal.workflow.getHandle(dep.body.job_id).describe();
     expect(desc.searchAttributes['IdpStatus']).toEqual(['succeeded']);
     expect(desc.searchAttributes['IdpService']).toEqual([service.name]);
-    expect(await desc.memo).toMatchObject({ requested_by: 'root-admin' });
+    expect(desc.memo).toMatchObject({ requested_by: 'root-admin' });
   });
 });
 
