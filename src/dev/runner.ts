@@ -67,7 +67,7 @@ async function main(): Promise<void> {
   }
 
   const config = { ...base, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_UI_URL: temporalUi, JWT_SECRET: secret };
-  installRuntime(config, logger);
+  installRuntime(config, logger, { handleSignals: false });
   const orm = await initORM(databaseUrl);
   cleanups.unshift(() => orm.close());
   const applied = await migrateUp(orm);
