@@ -29,7 +29,9 @@ async function main(): Promise<void> {
   const partial = `${output}.${process.pid}.tmp`;
   writeFileSync(partial, code);
   renameSync(partial, output);
-  console.log(`workflow bundle: ${path.relative(process.cwd(), output)} (${(code.length / 1024).toFixed(0)} KiB)`);
+  console.log(
+    `workflow bundle: ${path.relative(process.cwd(), output)} (${(code.length / 1024).toFixed(0)} KiB)`,
+  );
 }
 
 main().catch((err: unknown) => {
