@@ -46,7 +46,9 @@ function expectWellFormed(violations: Violation[]): void {
 
 describe('findRestrictedKeys', () => {
   it('names a key at the top level', () => {
-    expect(findRestrictedKeys({ password: 'x', replicas: 2 }, PATTERNS, 'config')).toEqual(['config.password']);
+    expect(findRestrictedKeys({ password: 'x', replicas: 2 }, PATTERNS, 'config')).toEqual([
+      'config.password',
+    ]);
   });
 
   it('finds keys at any depth', () => {
@@ -66,14 +68,18 @@ describe('findRestrictedKeys', () => {
   });
 
   it('matches patterns given in any letter case', () => {
-    expect(findRestrictedKeys({ password: 1, token: 2 }, ['PassWord'], 'config')).toEqual(['config.password']);
+    expect(findRestrictedKeys({ password: 1, token: 2 }, ['PassWord'], 'config')).toEqual([
+      'config.password',
+    ]);
   });
 
   it('walks arrays and names the index', () => {
-    expect(findRestrictedKeys({ items: [{ Token: 'x' }] }, PATTERNS, 'config')).toEqual(['config.items[0].Token']);
-    expect(findRestrictedKeys({ items: [{ name: 'a' }, { name: 'b', Token: 'x' }] }, PATTERNS, 'config')).toEqual([
-      'config.items[1].Token',
+    expect(findRestrictedKeys({ items: [{ Token: 'x' }] }, PATTERNS, 'config')).toEqual([
+      'config.items[0].Token',
     ]);
+    expect(
+      findRestrictedKeys({ items: [{ name: 'a' }, { name: 'b', Token: 'x' }] }, PATTERNS, 'config'),
+    ).toEqual(['config.items[1].Token']);
   });
 
   it('walks nested arrays and a top-level array', () => {
@@ -118,7 +124,13 @@ describe('findRestrictedKeys', () => {
   });
 
   it('looks at keys, not values', () => {
-    expect(findRestrictedKeys({ description: 'the password is a secret token', list: ['token'] }, PATTERNS, 'config')).toEqual([]);
+    expect(
+      findRestrictedKeys(
+        { description: 'the password is a secret token', list: ['token'] },
+        PATTERNS,
+        'config',
+      ),
+    ).toEqual([]);
   });
 
   it.each([[null], [undefined], [42], ['password'], [true], [[]], [{}]])('finds nothing in %p', (value) => {
@@ -165,21 +177,27 @@ describe('evaluateServiceTags', () => {
     expectWellFormed(violations);
   });
 
-  it.each([['public'], ['internal'], ['confidential'], ['restricted']])('accepts data_sensitivity %s', (value) => {
-    expect(evaluateServiceTags({ owner: 'alice', data_sensitivity: value }, defaults)).toEqual([]);
-  });
+  it.each([['public'], ['internal'], ['confidential'], ['restricted']])(
+    'accepts data_sensitivity %s',
+    (value) => {
+      expect(evaluateServiceTags({ owner: 'alice', data_sensitivity: value }, defaults)).toEqual([]);
+    },
+  );
 
-  it.each([['secretive'], ['Internal'], [' internal'], ['internal ']])('refuses data_sensitivity %p', (value) => {
-    const violations = evaluateServiceTags({ owner: 'alice', data_sensitivity: value }, defaults);
-    expect(violations).toEqual([
-      {
-        rule: 'allowed_values',
-        field: 'tags.data_sensitivity',
-        message: expect.stringContaining("'data_sensitivity'"),
-        hint: 'use one of: public, internal, confidential, restricted',
-      },
-    ]);
-  });
+  it.each([['secretive'], ['Internal'], [' internal'], ['internal ']])(
+    'refuses data_sensitivity %p',
+    (value) => {
+      const violations = evaluateServiceTags({ owner: 'alice', data_sensitivity: value }, defaults);
+      expect(violations).toEqual([
+        {
+          rule: 'allowed_values',
+          field: 'tags.data_sensitivity',
+          message: expect.stringContaining("'data_sensitivity'"),
+          hint: 'use one of: public, internal, confidential, restricted',
+        },
+      ]);
+    },
+  );
 
   it('refuses a non-string value of a tag with allowed values', () => {
     const violations = evaluateServiceTags({ owner: 'alice', data_sensitivity: ['internal'] }, defaults);
@@ -203,7 +221,10 @@ describe('evaluateServiceTags', () => {
   });
 
   it('reports every violation at once', () => {
-    const violations = evaluateServiceTags({ owner: '   ', data_sensitivity: 'top-secret', api_token: 'x', extra: { secret: 1 } }, defaults);
+    const violations = evaluateServiceTags(
+      { owner: '   ', data_sensitivity: 'top-secret', api_token: 'x', extra: { secret: 1 } },
+      defaults,
+    );
     expect(violations.map((v) => [v.rule, v.field])).toEqual([
       ['mandatory_tags', 'tags.owner'],
       ['allowed_values', 'tags.data_sensitivity'],
@@ -231,7 +252,9 @@ describe('evaluateServiceTags', () => {
       }),
     );
     expect(evaluateServiceTags({ owner: 'a', tier: 'gold' }, custom)).toEqual([]);
-    expect(evaluateServiceTags({ owner: 'a', tier: 'silver' }, custom).map((v) => v.field)).toEqual(['tags.tier']);
+    expect(evaluateServiceTags({ owner: 'a', tier: 'silver' }, custom).map((v) => v.field)).toEqual([
+      'tags.tier',
+    ]);
   });
 });
 
@@ -254,11 +277,16 @@ describe('evaluateEnvironment', () => {
   });
 
   it('accepts any tier without a promotion order policy', () => {
-    expect(evaluateEnvironment({ tier: 'qa' }, buildPolicySet(rowsWith({ promotion_order: { enabled: false } })))).toEqual([]);
+    expect(
+      evaluateEnvironment({ tier: 'qa' }, buildPolicySet(rowsWith({ promotion_order: { enabled: false } }))),
+    ).toEqual([]);
   });
 
   it('refuses restricted config keys, naming the path', () => {
-    const violations = evaluateEnvironment({ tier: 'dev', config: { db: { host: 'h', Password: 'p' } } }, defaults);
+    const violations = evaluateEnvironment(
+      { tier: 'dev', config: { db: { host: 'h', Password: 'p' } } },
+      defaults,
+    );
     expect(violations).toEqual([
       {
         rule: 'restricted_config_keys',
@@ -283,11 +311,16 @@ describe('evaluateDeploymentConfig', () => {
   it('accepts no config and clean config', () => {
     expect(evaluateDeploymentConfig(undefined, defaults)).toEqual([]);
     expect(evaluateDeploymentConfig({}, defaults)).toEqual([]);
-    expect(evaluateDeploymentConfig({ image: 'app:1', env: [{ name: 'PASSAGE', value: 'password' }] }, defaults)).toEqual([]);
+    expect(
+      evaluateDeploymentConfig({ image: 'app:1', env: [{ name: 'PASSAGE', value: 'password' }] }, defaults),
+    ).toEqual([]);
   });
 
   it('refuses every restricted key, at any depth', () => {
-    const violations = evaluateDeploymentConfig({ env: [{ name: 'A', secretValue: 'y' }], auth: { bearer_token: 'x' } }, defaults);
+    const violations = evaluateDeploymentConfig(
+      { env: [{ name: 'A', secretValue: 'y' }], auth: { bearer_token: 'x' } },
+      defaults,
+    );
     expect(violations.map((v) => [v.rule, v.field])).toEqual([
       ['restricted_config_keys', 'config.env[0].secretValue'],
       ['restricted_config_keys', 'config.auth.bearer_token'],
@@ -296,14 +329,27 @@ describe('evaluateDeploymentConfig', () => {
   });
 
   it('combines the patterns of every enabled restricted_config_keys policy', () => {
-    const extra: StoredPolicy = { name: 'more_restricted', kind: 'restricted_config_keys', enabled: true, config: { patterns: ['ApiKey'] } };
+    const extra: StoredPolicy = {
+      name: 'more_restricted',
+      kind: 'restricted_config_keys',
+      enabled: true,
+      config: { patterns: ['ApiKey'] },
+    };
     const policies = buildPolicySet([...defaultRows(), extra]);
-    expect(evaluateDeploymentConfig({ apikey: 1, token: 2 }, policies).map((v) => v.field)).toEqual(['config.apikey', 'config.token']);
+    expect(evaluateDeploymentConfig({ apikey: 1, token: 2 }, policies).map((v) => v.field)).toEqual([
+      'config.apikey',
+      'config.token',
+    ]);
     expect(evaluateDeploymentConfig({ apikey: 1 }, defaults)).toEqual([]);
   });
 
   it('allows anything when the policy is disabled', () => {
-    expect(evaluateDeploymentConfig({ password: 'x' }, buildPolicySet(rowsWith({ restricted_config_keys: { enabled: false } })))).toEqual([]);
+    expect(
+      evaluateDeploymentConfig(
+        { password: 'x' },
+        buildPolicySet(rowsWith({ restricted_config_keys: { enabled: false } })),
+      ),
+    ).toEqual([]);
   });
 });
 
@@ -318,7 +364,9 @@ describe('prerequisiteTier', () => {
   });
 
   it('follows a custom order', () => {
-    const custom = buildPolicySet(rowsWith({ promotion_order: { config: { tiers: ['sandbox', 'qa', 'live'] } } }));
+    const custom = buildPolicySet(
+      rowsWith({ promotion_order: { config: { tiers: ['sandbox', 'qa', 'live'] } } }),
+    );
     expect(prerequisiteTier('sandbox', custom)).toBeNull();
     expect(prerequisiteTier('qa', custom)).toBe('sandbox');
     expect(prerequisiteTier('live', custom)).toBe('qa');
@@ -364,12 +412,16 @@ describe('checkPromotionOrder', () => {
 
   it('says to provision an environment when there is no candidate', () => {
     const violation = check('prod', []);
-    expect(violation?.hint).toBe("deploy version '1.2.3' to an environment of tier 'staging' (provision one first) first");
+    expect(violation?.hint).toBe(
+      "deploy version '1.2.3' to an environment of tier 'staging' (provision one first) first",
+    );
     expect(violation?.hint).toContain('provision one');
   });
 
   it('does not check without a promotion order policy, or for a tier outside it', () => {
-    expect(checkPromotionOrder({ version: '1', tier: 'prod', succeededTiers: [], candidates: [] }, none)).toBeNull();
+    expect(
+      checkPromotionOrder({ version: '1', tier: 'prod', succeededTiers: [], candidates: [] }, none),
+    ).toBeNull();
     expect(check('qa', [])).toBeNull();
   });
 });
@@ -382,7 +434,9 @@ describe('approvalRequirement', () => {
   });
 
   it('asks for nothing when the policy is disabled or absent', () => {
-    expect(approvalRequirement('prod', buildPolicySet(rowsWith({ prod_approvals: { enabled: false } })))).toEqual({
+    expect(
+      approvalRequirement('prod', buildPolicySet(rowsWith({ prod_approvals: { enabled: false } }))),
+    ).toEqual({
       required: 0,
       timeoutSeconds: 0,
     });
@@ -395,7 +449,9 @@ describe('approvalRequirement', () => {
     [{ tier: 'live', required: 1, timeout: '7d' }, 'live', { required: 1, timeoutSeconds: 604_800 }],
     [{ tier: 'live', required: 1, timeout: '7d' }, 'prod', { required: 0, timeoutSeconds: 0 }],
   ])('config %j for tier %s gives %j', (config, tier, expected) => {
-    expect(approvalRequirement(tier, buildPolicySet(rowsWith({ prod_approvals: { config } })))).toEqual(expected);
+    expect(approvalRequirement(tier, buildPolicySet(rowsWith({ prod_approvals: { config } })))).toEqual(
+      expected,
+    );
   });
 });
 
@@ -418,16 +474,21 @@ describe('durationSeconds', () => {
     expect(durationSeconds(value)).toBe(seconds);
   });
 
-  it.each([['24'], ['h'], ['1.5h'], ['24H'], [' 24h'], ['24h '], ['-1s'], ['1w'], ['']])('refuses %p', (value) => {
-    expect(() => durationSeconds(value)).toThrow(/not a duration/);
-  });
+  it.each([['24'], ['h'], ['1.5h'], ['24H'], [' 24h'], ['24h '], ['-1s'], ['1w'], ['']])(
+    'refuses %p',
+    (value) => {
+      expect(() => durationSeconds(value)).toThrow(/not a duration/);
+    },
+  );
 });
 
 describe('buildPolicySet', () => {
   it('builds the shipped policies', () => {
     expect(defaults).toEqual({
       mandatoryTags: [{ tags: ['owner', 'data_sensitivity'] }],
-      allowedValues: [{ tag: 'data_sensitivity', values: ['public', 'internal', 'confidential', 'restricted'] }],
+      allowedValues: [
+        { tag: 'data_sensitivity', values: ['public', 'internal', 'confidential', 'restricted'] },
+      ],
       restrictedKeys: [{ patterns: ['password', 'secret', 'token'] }],
       promotionOrder: { tiers: ['dev', 'staging', 'prod'] },
       prodApprovals: { tier: 'prod', required: 1, timeout: '24h' },
@@ -435,7 +496,13 @@ describe('buildPolicySet', () => {
   });
 
   it('is empty without rows', () => {
-    expect(none).toEqual({ mandatoryTags: [], allowedValues: [], restrictedKeys: [], promotionOrder: null, prodApprovals: null });
+    expect(none).toEqual({
+      mandatoryTags: [],
+      allowedValues: [],
+      restrictedKeys: [],
+      promotionOrder: null,
+      prodApprovals: null,
+    });
   });
 
   it.each<[PolicyKind, Partial<ReturnType<typeof buildPolicySet>>]>([
@@ -449,7 +516,9 @@ describe('buildPolicySet', () => {
   });
 
   it('does not even parse the config of a disabled row', () => {
-    expect(() => buildPolicySet(rowsWith({ promotion_order: { enabled: false, config: { tiers: 'not-a-list' } } }))).not.toThrow();
+    expect(() =>
+      buildPolicySet(rowsWith({ promotion_order: { enabled: false, config: { tiers: 'not-a-list' } } })),
+    ).not.toThrow();
   });
 
   it('ignores kinds it does not know', () => {
@@ -465,7 +534,12 @@ describe('buildPolicySet', () => {
     const rows: StoredPolicy[] = [
       ...defaultRows(),
       { name: 'a_order', kind: 'promotion_order', enabled: true, config: { tiers: ['x', 'y'] } },
-      { name: 'a_approvals', kind: 'prod_approvals', enabled: true, config: { tier: 'y', required: 2, timeout: 60 } },
+      {
+        name: 'a_approvals',
+        kind: 'prod_approvals',
+        enabled: true,
+        config: { tier: 'y', required: 2, timeout: 60 },
+      },
       { name: 'b_tags', kind: 'mandatory_tags', enabled: true, config: { tags: ['cost_center'] } },
     ];
     const set = buildPolicySet(rows);
@@ -515,9 +589,12 @@ describe('redactRestricted', () => {
 describe('POLICY_CONFIG_SCHEMAS', () => {
   const long = (n: number): string => 'a'.repeat(n);
 
-  it.each(DEFAULT_POLICIES.map((p) => [p.kind, p.config] as const))('accepts the shipped %s config', (kind, config) => {
-    expect(POLICY_CONFIG_SCHEMAS[kind].safeParse(config).success).toBe(true);
-  });
+  it.each(DEFAULT_POLICIES.map((p) => [p.kind, p.config] as const))(
+    'accepts the shipped %s config',
+    (kind, config) => {
+      expect(POLICY_CONFIG_SCHEMAS[kind].safeParse(config).success).toBe(true);
+    },
+  );
 
   it.each<[PolicyKind, unknown]>([
     ['mandatory_tags', { tags: [] }],

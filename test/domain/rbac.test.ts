@@ -62,7 +62,12 @@ describe.each(GLOBAL_TABLE)('%s as %s', (action, role, allowed) => {
 // ---------------------------------------------------------------------------------------------------
 // Actions on something a team owns: register/update a service, provision, trigger a deployment.
 // ---------------------------------------------------------------------------------------------------
-const TEAM_TABLE: [action: 'manageService' | 'provision' | 'deploy', role: Role, scope: Scope, allowed: boolean][] = [
+const TEAM_TABLE: [
+  action: 'manageService' | 'provision' | 'deploy',
+  role: Role,
+  scope: Scope,
+  allowed: boolean,
+][] = [
   // register/update a service: PLATFORM_ADMIN any, TEAM_ADMIN of own teams, DEVELOPER no
   ['manageService', 'PLATFORM_ADMIN', 'own', true],
   ['manageService', 'PLATFORM_ADMIN', 'other', true],
@@ -103,7 +108,13 @@ it.each(TEAM_TABLE)('%s as %s on a target of %s team: %p', (action, role, scope,
 // ---------------------------------------------------------------------------------------------------
 // Approve/reject and cancel: also depend on who requested the deployment.
 // ---------------------------------------------------------------------------------------------------
-const REQUEST_TABLE: [action: 'decide' | 'cancel', role: Role, scope: Scope, requester: Requester, allowed: boolean][] = [
+const REQUEST_TABLE: [
+  action: 'decide' | 'cancel',
+  role: Role,
+  scope: Scope,
+  requester: Requester,
+  allowed: boolean,
+][] = [
   // approve/reject: PLATFORM_ADMIN any, not one they requested; TEAM_ADMIN of own teams, not one they requested; DEVELOPER no
   ['decide', 'PLATFORM_ADMIN', 'own', 'peer', true],
   ['decide', 'PLATFORM_ADMIN', 'other', 'peer', true],
@@ -147,9 +158,12 @@ const REQUEST_TABLE: [action: 'decide' | 'cancel', role: Role, scope: Scope, req
 ];
 const REQUEST_FN = { decide: canDecide, cancel: canCancel };
 
-it.each(REQUEST_TABLE)('%s as %s on a deployment of %s team requested by %s: %p', (action, role, scope, requester, allowed) => {
-  expect(REQUEST_FN[action](actor([role]), TARGET[scope], REQUESTER[requester])).toBe(allowed);
-});
+it.each(REQUEST_TABLE)(
+  '%s as %s on a deployment of %s team requested by %s: %p',
+  (action, role, scope, requester, allowed) => {
+    expect(REQUEST_FN[action](actor([role]), TARGET[scope], REQUESTER[requester])).toBe(allowed);
+  },
+);
 
 // ---------------------------------------------------------------------------------------------------
 // Reading the audit log: PLATFORM_ADMIN all, TEAM_ADMIN entries of own teams, DEVELOPER no.
