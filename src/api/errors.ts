@@ -3,6 +3,7 @@ import {
   AuthenticationError,
   ConflictError,
   DomainError,
+  GuardrailError,
   InputError,
   NotAllowedError,
   NotFoundError,
@@ -37,6 +38,7 @@ const TITLES: Record<number, string> = {
 
 const DOMAIN_STATUS: [new (...args: never[]) => DomainError, number, string][] = [
   [PayloadTooLargeError, 413, 'payload-too-large'],
+  [GuardrailError, 400, 'guardrail-violation'],
   [InputError, 400, 'invalid-request'],
   [AuthenticationError, 401, 'unauthenticated'],
   [NotAllowedError, 403, 'forbidden'],
@@ -102,7 +104,7 @@ export const errorHandler: Middleware<AppState> = async (ctx, next) => {
     if (mapped && err instanceof DomainError) {
       const [, status, slug] = mapped;
       const violations = err instanceof InputError && err.violations.length > 0 ? { violations: err.violations } : {};
-      writeProblem(ctx, status, err.constructor.name === 'GuardrailError' ? 'guardrail-violation' : slug, err.message, {
+      writeProblem(ctx, status, slug, err.message, {
         ...violations,
         ...err.extra,
       });

@@ -52,7 +52,7 @@ export function registerJobRoutes(router: Router<AppState>, deps: AppDeps): void
       let fromTemporal = false;
       try {
         const description = await deps.temporal.workflow.getHandle(params.job_id).describe();
-        status = (description.status.name.toLowerCase() as JobStatus) ?? status;
+        status = description.status.name.toLowerCase() as JobStatus;
         startedAt = description.startTime;
         closedAt = description.closeTime ?? null;
         fromTemporal = true;
