@@ -3,8 +3,8 @@ import { LockMode, type MikroORM, type EntityManager } from '@mikro-orm/postgres
 import type { Logger } from 'pino';
 import type { DecisionInput, DeploymentState, ProvisionInput } from '../workflows/contract';
 import { FAILURE_TYPES } from '../workflows/contract';
-import { Approval, AuditLog, Deployment, Environment, PlatformPolicy, Service, Team } from '../domain/entities';
-import { buildPolicySet, checkPromotionOrder, prerequisiteTier } from '../domain/policies';
+import { Approval, AuditLog, Deployment, Environment, Service, Team } from '../domain/entities';
+import { applyStatus, loadPolicies, promotionViolation } from '../domain/deployment-rules';
 import { isTerminal, type DeploymentStatus } from '../domain/types';
 import { approvalWait, deploymentsFinished } from '../metrics';
 import { activityCorrelation } from './correlation';
@@ -68,15 +68,8 @@ export function createActivities({ orm, logger, driver }: ActivityDeps) {
     opts: TransitionOptions,
   ): Promise<boolean> {
     if (!from.includes(deployment.status)) return false;
-    const previous = deployment.status;
     const at = new Date();
-    deployment.status = to;
-    deployment.timeline = [
-      ...deployment.timeline,
-      { status: to, at: at.toISOString(), actor: opts.actor, ...(opts.detail ? { detail: opts.detail } : {}) },
-    ];
-    if (opts.error !== undefined) deployment.error = opts.error;
-    if (isTerminal(to)) deployment.finishedAt = at;
+    const previous = applyStatus(deployment, to, { ...opts, at });
     const info = runInfo();
     em.create(AuditLog, {
       at,
@@ -175,25 +168,11 @@ export function createActivities({ orm, logger, driver }: ActivityDeps) {
           await transition(em, d, ['pending'], 'failed', { actor: SYSTEM_ACTOR, detail: error, error });
           return result(false, error, FAILURE_TYPES.notReady);
         }
-        const policies = buildPolicySet(await em.find(PlatformPolicy, {}));
-        const before = prerequisiteTier(d.tier, policies);
-        if (before !== null) {
-          const succeeded = await em.count(Deployment, {
-            serviceId: d.serviceId,
-            version: d.version,
-            tier: before,
-            status: 'succeeded',
-          });
-          const candidates = (await em.find(Environment, { serviceId: d.serviceId, tier: before })).map((e) => e.name);
-          const violation = checkPromotionOrder(
-            { version: d.version, tier: d.tier, succeededTiers: succeeded > 0 ? [before] : [], candidates },
-            policies,
-          );
-          if (violation) {
-            const error = `${violation.message}; ${violation.hint}`;
-            await transition(em, d, ['pending'], 'failed', { actor: SYSTEM_ACTOR, detail: error, error });
-            return result(false, error, FAILURE_TYPES.promotionOrder);
-          }
+        const violation = await promotionViolation(em, await loadPolicies(em), d.serviceId, d.tier, d.version);
+        if (violation) {
+          const error = `${violation.message}; ${violation.hint}`;
+          await transition(em, d, ['pending'], 'failed', { actor: SYSTEM_ACTOR, detail: error, error });
+          return result(false, error, FAILURE_TYPES.promotionOrder);
         }
         const next = d.approvalsRequired > 0 ? 'awaiting_approval' : 'in_progress';
         await transition(em, d, ['pending'], next, {

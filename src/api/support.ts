@@ -1,8 +1,8 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
-import { AuditLog, PlatformPolicy } from '../domain/entities';
+import { AuditLog } from '../domain/entities';
 import { GuardrailError, InputError, NotAllowedError, type Violation } from '../domain/errors';
-import { buildPolicySet, redactRestricted, type PolicySet } from '../domain/policies';
+import { redactRestricted, type PolicySet } from '../domain/policies';
 import { authFailures, guardrailViolations } from '../metrics';
 import type { Ctx } from './route';
 import type { AppDeps } from './types';
@@ -40,10 +40,6 @@ export function toPage<T extends { id: number }, R>(rows: T[], limit: number, se
   };
 }
 
-/** The policies in force now. */
-export async function loadPolicies(em: EntityManager): Promise<PolicySet> {
-  return buildPolicySet(await em.find(PlatformPolicy, {}));
-}
 
 /** What an audit entry says beside who and when. */
 export interface AuditFacts {

@@ -4,23 +4,17 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { Approval, Deployment, Environment } from '../../domain/entities';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../../domain/errors';
-import {
-  approvalRequirement,
-  checkPromotionOrder,
-  evaluateDeploymentConfig,
-  prerequisiteTier,
-  type PolicySet,
-} from '../../domain/policies';
+import { applyStatus, loadPolicies, promotionViolation } from '../../domain/deployment-rules';
+import { approvalRequirement, evaluateDeploymentConfig } from '../../domain/policies';
 import { canCancel, canDecide, canDeploy } from '../../domain/rbac';
 import { ACTIVE_DEPLOYMENT_STATUSES, isTerminal, type Actor } from '../../domain/types';
-import type { Violation } from '../../domain/errors';
 import { deploymentsStarted } from '../../metrics';
 import { decideUpdate, deployJobId } from '../../workflows/contract';
 import { isUnavailable } from '../errors';
 import { parseWith, route, type Ctx } from '../route';
 import { cancelBody, decisionCreate, deploymentCreate, idempotencyKey } from '../schemas';
 import { deploymentJson } from '../serializers';
-import { audit, auditAlone, decodeCursor, deny, idParam, isUniqueViolation, loadPolicies, pageQuery, refuse, toPage } from '../support';
+import { audit, auditAlone, decodeCursor, deny, idParam, isUniqueViolation, pageQuery, refuse, toPage } from '../support';
 import type { AppDeps, AppState } from '../types';
 import { startJob } from '../workflow-starts';
 import { loadService } from './services.routes';
@@ -29,24 +23,6 @@ import { loadService } from './services.routes';
 export async function deploymentView(em: EntityManager, d: Deployment, deps: AppDeps) {
   const approvals = await em.find(Approval, { deploymentId: d.id }, { orderBy: { id: 'asc' } });
   return deploymentJson(d, approvals, deps.config);
-}
-
-/**
- * The promotion-order check the API makes before starting anything (the workflow checks again,
- * authoritatively): has this version succeeded in the tier before, for this service?
- */
-export async function promotionViolation(
-  em: EntityManager,
-  policies: PolicySet,
-  serviceId: number,
-  tier: string,
-  version: string,
-): Promise<Violation | null> {
-  const before = prerequisiteTier(tier, policies);
-  if (before === null) return null;
-  const succeeded = await em.count(Deployment, { serviceId, version, tier: before, status: 'succeeded' });
-  const candidates = (await em.find(Environment, { serviceId, tier: before }, { orderBy: { id: 'asc' } })).map((e) => e.name);
-  return checkPromotionOrder({ version, tier, succeededTiers: succeeded > 0 ? [before] : [], candidates }, policies);
 }
 
 function requestHash(actor: Actor, envId: number, body: unknown): string {
@@ -331,11 +307,7 @@ async function failUnstarted(deps: AppDeps, ctx: Ctx, id: number, detail: string
   await deps.orm.em.fork().transactional(async (tx) => {
     const d = await tx.findOne(Deployment, id);
     if (!d || isTerminal(d.status)) return;
-    const at = new Date();
-    d.status = to;
-    d.error = detail;
-    d.finishedAt = at;
-    d.timeline = [...d.timeline, { status: to, at: at.toISOString(), actor: ctx.state.actor?.sub ?? 'system', detail }];
+    applyStatus(d, to, { actor: ctx.state.actor?.sub ?? 'system', detail, error: detail });
     audit(tx, ctx, { action: `deployment.${to}`, outcome: 'failure', targetType: 'deployment', targetId: id, team: d.team, details: { detail } });
   });
 }

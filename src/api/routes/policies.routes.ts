@@ -13,10 +13,10 @@ import { canManagePolicies } from '../../domain/rbac';
 import { parseWith, route } from '../route';
 import { deploymentCreate, environmentCreate, policyEvaluate, policyPut, serviceCreate, serviceUpdate, slug } from '../schemas';
 import { policyJson } from '../serializers';
-import { audit, deny, loadPolicies, pageQuery } from '../support';
+import { audit, deny, pageQuery } from '../support';
 import type { AppDeps, AppState } from '../types';
 import { loadService } from './services.routes';
-import { promotionViolation } from './deployments.routes';
+import { loadPolicies, promotionViolation } from '../../domain/deployment-rules';
 
 /** Policies: the guardrails, their dry run and their changes. */
 export function registerPolicyRoutes(router: Router<AppState>, deps: AppDeps): void {

@@ -5,10 +5,11 @@ import { Service, Team } from '../../domain/entities';
 import { ConflictError, InputError, NotFoundError } from '../../domain/errors';
 import { evaluateServiceTags } from '../../domain/policies';
 import { canManageService } from '../../domain/rbac';
+import { loadPolicies } from '../../domain/deployment-rules';
 import { route, type Ctx } from '../route';
 import { serviceCreate, serviceUpdate, slug } from '../schemas';
 import { serviceJson } from '../serializers';
-import { audit, decodeCursor, deny, idParam, isUniqueViolation, loadPolicies, pageQuery, refuse, toPage } from '../support';
+import { audit, decodeCursor, deny, idParam, isUniqueViolation, pageQuery, refuse, toPage } from '../support';
 import type { AppDeps, AppState } from '../types';
 
 /** Finds a team by name or fails with a 400 naming the field. */

@@ -1,0 +1,49 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { Deployment, Environment, PlatformPolicy } from './entities';
+import type { Violation } from './errors';
+import { buildPolicySet, checkPromotionOrder, prerequisiteTier, type PolicySet } from './policies';
+import { isTerminal, type DeploymentStatus } from './types';
+
+/** The policies in force now. */
+export async function loadPolicies(em: EntityManager): Promise<PolicySet> {
+  return buildPolicySet(await em.find(PlatformPolicy, {}));
+}
+
+/**
+ * Promotion order against the record: has `version` of this service succeeded in the tier before
+ * `tier`? The API asks first (a fast 400); the workflow's first activity asks again, authoritatively.
+ */
+export async function promotionViolation(
+  em: EntityManager,
+  policies: PolicySet,
+  serviceId: number,
+  tier: string,
+  version: string,
+): Promise<Violation | null> {
+  const before = prerequisiteTier(tier, policies);
+  if (before === null) return null;
+  const succeeded = await em.count(Deployment, { serviceId, version, tier: before, status: 'succeeded' });
+  const candidates = (await em.find(Environment, { serviceId, tier: before }, { orderBy: { id: 'asc' } })).map((e) => e.name);
+  return checkPromotionOrder({ version, tier, succeededTiers: succeeded > 0 ? [before] : [], candidates }, policies);
+}
+
+/**
+ * Records a status change on the deployment: the status, a timeline entry, the error when given,
+ * and the finish time for an end state. Returns the status it left.
+ */
+export function applyStatus(
+  deployment: Deployment,
+  to: DeploymentStatus,
+  entry: { actor: string; detail?: string; error?: string; at?: Date },
+): DeploymentStatus {
+  const previous = deployment.status;
+  const at = entry.at ?? new Date();
+  deployment.status = to;
+  deployment.timeline = [
+    ...deployment.timeline,
+    { status: to, at: at.toISOString(), actor: entry.actor, ...(entry.detail ? { detail: entry.detail } : {}) },
+  ];
+  if (entry.error !== undefined) deployment.error = entry.error;
+  if (isTerminal(to)) deployment.finishedAt = at;
+  return previous;
+}
