@@ -21,12 +21,23 @@ type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedP
 // into require) loads it from this CommonJS code.
 const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
 
-function alive(pid: number): boolean {
+/**
+ * True when `pid` is a live PostgreSQL server. A killed server leaves its postmaster.pid behind, and
+ * its pid may be a zombie nobody reaped yet (signal 0 still succeeds) or another process by now.
+ */
+function postgresAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('postgres');
+  } catch {
+    // No /proc (not Linux): trust the signal.
+    return true;
   }
 }
 
@@ -42,7 +53,7 @@ export async function startEmbeddedPostgres(dir: string, port: number, log: (lin
   const pidFile = path.join(databaseDir, 'postmaster.pid');
   if (existsSync(pidFile)) {
     const pid = Number(readFileSync(pidFile, 'utf8').split('\n')[0]);
-    if (pid > 0 && alive(pid)) {
+    if (pid > 0 && postgresAlive(pid)) {
       log(`reusing PostgreSQL already running on ${databaseDir} (pid ${pid})`);
       return { adminUrl, stop: async () => undefined };
     }

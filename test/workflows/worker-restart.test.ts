@@ -16,9 +16,12 @@ afterAll(async () => {
   await stack.close();
 });
 
-/** Runs `npm run start:worker`'s code (through tsx) as a separate process on this stack's queue. */
+/**
+ * Runs `npm run start:worker`'s code as a separate process on this stack's queue: one process
+ * (`node --import tsx`), since the `tsx` command's wrapper would take the SIGKILL in its place.
+ */
 function workerProcess(): Promise<ChildProcess> {
-  const child = spawn(path.resolve(__dirname, '../../node_modules/.bin/tsx'), ['src/worker/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
     cwd: path.resolve(__dirname, '../..'),
     env: {
       ...process.env,

@@ -1,0 +1,214 @@
+/**
+ * Fault suite (`npm run test:faults`): with deployments in flight, kill or stop one part of the
+ * platform, bring it back, and check the durable record — every deployment reaches the right end
+ * state exactly once, no environment lock is left, each transition is audited once — and that the
+ * API answered 503 (never another 5xx) while a dependency was down, with `/api/health` naming it.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import {
+  Api,
+  adminToken,
+  dataDir,
+  errorLines,
+  kill,
+  listening,
+  ledger,
+  probe,
+  promoteToProd,
+  serviceWithEnvironments,
+  spawnReady,
+  startPlatform,
+  statusOf,
+  trigger,
+  until,
+  ROOT,
+  SECRET,
+  type Fixture,
+  type Platform,
+} from './harness';
+
+jest.setTimeout(600_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Figures each scenario records (how long a 503 took, how long recovery took), written for the record. */
+const figures: Record<string, Record<string, number>> = {};
+afterAll(() => {
+  mkdirSync(path.join(ROOT, 'test-artifacts'), { recursive: true });
+  writeFileSync(path.join(ROOT, 'test-artifacts/faults.json'), JSON.stringify(figures, null, 2));
+});
+
+/** Runs `fn` and returns its result with the milliseconds it took. */
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const started = Date.now();
+  const value = await fn();
+  return [value, Date.now() - started];
+}
+let run = 0;
+const uniqueName = (what: string): string => `${what}-${process.pid}-${++run}`;
+
+/** Deployments in flight on `fixtures`' dev environments (rollouts of `delayMs`), once each is rolling out. */
+async function inFlight(api: Api, fixtures: Fixture[], version: string, delayMs: number): Promise<number[]> {
+  const ids = await Promise.all(fixtures.map((f) => trigger(api, f, 'dev', version, delayMs)));
+  await Promise.all(ids.map((id) => statusOf(api, id, ['in_progress'])));
+  return ids;
+}
+
+/** The end of every scenario: right end states, once each, audited once, no lock, no 5xx but 503. */
+async function expectSettled(databaseUrl: string, api: Api, expected: Map<number, string>, logs: string): Promise<void> {
+  const ids = [...expected.keys()];
+  await Promise.all(ids.map((id) => statusOf(api, id, [expected.get(id)!], 120_000)));
+  const book = await ledger(databaseUrl, ids);
+  expect(Object.fromEntries(book.status)).toEqual(Object.fromEntries(expected));
+  expect(book.repeatedTimeline).toEqual([]);
+  expect(book.auditMismatches).toEqual([]);
+  expect(book.locksLeft).toBe(0);
+  expect(api.serverErrors()).toEqual([]);
+  // A dependency outage is logged as a warning; nothing reached the error level (a 500, a crash).
+  expect(errorLines(logs)).toEqual([]);
+}
+
+describe('one part at a time (API and worker as processes, own PostgreSQL and Temporal)', () => {
+  let platform: Platform;
+  let api: Api;
+  let approver: Api;
+  beforeAll(async () => {
+    platform = await startPlatform('parts', { pg: 54331, temporal: 7250, api: 3951 });
+    api = new Api(platform.apiUrl, adminToken('alice'));
+    approver = api.as(adminToken('bob'));
+  });
+  afterAll(async () => {
+    await platform?.close();
+  });
+
+  it('(a) SIGKILL of the worker: a new worker finishes every deployment once', async () => {
+    const fixtures = await Promise.all([1, 2, 3].map((i) => serviceWithEnvironments(api, uniqueName(`worker-${i}`))));
+    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0');
+    const rolling = await inFlight(api, fixtures.slice(1), '1.0.0', 4000);
+
+    await platform.killWorker();
+    // The API does not depend on the worker: reads and health stay green.
+    expect((await api.call('GET', '/api/health')).status).toBe(200);
+    expect((await api.call('GET', `/api/deployments/${rolling[0]}`)).body.status).toBe('in_progress');
+    await platform.startWorker();
+
+    await approver.must('POST', `/api/deployments/${prod}/approvals`, 202, { decision: 'approve' });
+    const expected = new Map([...rolling, prod].map((id) => [id, 'succeeded']));
+    await expectSettled(platform.databaseUrl, api, expected, platform.logs());
+  });
+
+  it('(b) kill -9 of the Temporal server, restarted on the same file: 503 while down, then every deployment once', async () => {
+    const fixtures = await Promise.all([1, 2, 3].map((i) => serviceWithEnvironments(api, uniqueName(`temporal-${i}`))));
+    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0');
+    const rolling = await inFlight(api, [fixtures[1]!], '1.0.0', 6000);
+    const samples = probe(api, `/api/deployments/${rolling[0]}`);
+
+    await platform.killTemporal();
+    const [refused, refusedMs] = await timed(() => api.call('POST', `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`, { version: '1.0.0' }));
+    const job = await api.call('GET', `/api/jobs/deploy-${fixtures[1]!.service.name}-dev-${rolling[0]}`);
+    const decision = await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' });
+    await sleep(3000);
+    const [, restartMs] = await timed(() => platform.startTemporal());
+    const seen = await samples.stop();
+
+    expect(refused.status).toBe(503);
+    expect(refused.body).toMatchObject({ type: '/problems/service-unavailable', status: 503 });
+    expect(job.status).toBe(503);
+    expect(decision.status).toBe(503);
+    const down = seen.health.filter((h) => h.status === 503);
+    expect(down.length).toBeGreaterThan(0);
+    for (const h of down) expect(h.body).toMatchObject({ status: 'unavailable', failing: ['temporal'], checks: { database: 'ok', temporal: 'unavailable' } });
+    // Reads come from PostgreSQL: Temporal's outage does not touch them.
+    expect(seen.reads.every((s) => s === 200)).toBe(true);
+
+    // The refused trigger left no lock: the same environment takes the next deployment.
+    const [retried, recoveryMs] = await timed(() =>
+      until(async () => {
+        const res = await api.call('POST', `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`, { version: '1.0.1' });
+        return res.status === 202 ? (res.body.id as number) : undefined;
+      }, 60_000, 'a trigger accepted after the restart'),
+    );
+    figures['temporal'] = { trigger_503_ms: refusedMs, server_restart_ms: restartMs, first_202_after_restart_ms: recoveryMs };
+    // The refused trigger is on record as failed (its row was written before the start failed), once.
+    const history = await api.must('GET', `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`, 200);
+    const failed = history.items.filter((d: { id: number }) => d.id !== retried);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatchObject({ status: 'failed', error: expect.stringContaining('Temporal unavailable') });
+    // The decision answered 503 and was not recorded; sent again it is taken.
+    await until(async () => (await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' })).status === 202, 60_000, 'the approval');
+    const expected = new Map([...rolling, prod, retried].map((id) => [id, 'succeeded']));
+    expected.set(failed[0].id, 'failed');
+    await expectSettled(platform.databaseUrl, api, expected, platform.logs());
+  });
+
+  it('(c) PostgreSQL stopped for 10 s: 503 while down, then every deployment once', async () => {
+    const fixtures = await Promise.all([1, 2].map((i) => serviceWithEnvironments(api, uniqueName(`postgres-${i}`))));
+    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0');
+    // Rollouts that end while the database is down: their next status change waits for it.
+    const rolling = await inFlight(api, [fixtures[1]!], '1.0.0', 3000);
+    const samples = probe(api, `/api/services/${fixtures[1]!.service.id}`);
+
+    await platform.stopPostgres();
+    const stoppedAt = Date.now();
+    const [refused, refusedMs] = await timed(() => api.call('POST', `/api/services/${fixtures[1]!.service.id}/environments/${fixtures[1]!.envs.staging.id}/deployments`, { version: '1.0.0' }));
+    const decision = await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' });
+    await sleep(Math.max(0, 10_000 - (Date.now() - stoppedAt)));
+    const outageMs = Date.now() - stoppedAt;
+    await platform.startPostgres();
+    const [, recoveryMs] = await timed(() => until(async () => (await api.call('GET', '/api/health')).status === 200, 60_000, 'health back to 200'));
+    figures['postgres'] = { outage_ms: outageMs, trigger_503_ms: refusedMs, health_200_after_restart_ms: recoveryMs };
+    const seen = await samples.stop();
+
+    expect(refused.status).toBe(503);
+    expect(decision.status).toBe(503);
+    const down = seen.health.filter((h) => h.status === 503);
+    expect(down.length).toBeGreaterThan(0);
+    for (const h of down) expect(h.body).toMatchObject({ status: 'unavailable', failing: ['database'], checks: { database: 'unavailable', temporal: 'ok' } });
+    expect(seen.reads).toContain(503);
+    expect(seen.reads.filter((s) => s !== 200 && s !== 503)).toEqual([]);
+
+    await approver.must('POST', `/api/deployments/${prod}/approvals`, 202, { decision: 'approve' });
+    const expected = new Map([...rolling, prod].map((id) => [id, 'succeeded']));
+    await expectSettled(platform.databaseUrl, api, expected, platform.logs());
+  });
+});
+
+describe('(d) SIGKILL of the whole `npm run dev`', () => {
+  const ports = { DEV_PG_PORT: '54332', DEV_TEMPORAL_PORT: '7260', PORT: '3961' };
+  const dir = dataDir('runner');
+  const env = { ...ports, DATA_DIR: dir, JWT_SECRET: SECRET, HOST: '127.0.0.1', LOG_LEVEL: 'info', SIMULATED_DELAY_MS: '0', DATABASE_URL: '', TEMPORAL_ADDRESS: '' };
+  // `npm run dev` itself, in a process group of its own: npm, tsx, the runner, PostgreSQL, Temporal.
+  const start = () => spawnReady('npm', ['run', 'dev'], env, 'Ctrl-C stops everything', { group: true, timeoutMs: 180_000 });
+
+  it('restarts on the same data folder and finishes every deployment once', async () => {
+    let runner = await start();
+    const api = new Api(`http://127.0.0.1:${ports.PORT}`, adminToken('alice'));
+    const approver = api.as(adminToken('bob'));
+    try {
+      const fixtures = await Promise.all([1, 2].map((i) => serviceWithEnvironments(api, uniqueName(`runner-${i}`))));
+      const prod = await promoteToProd(api, fixtures[0]!, '1.0.0');
+      const rolling = await inFlight(api, [fixtures[1]!], '1.0.0', 5000);
+
+      await kill(runner, 'SIGKILL', true);
+      // Every process of the group is gone: nothing answers on the API, PostgreSQL or Temporal ports.
+      // (The group's other members die a moment after its leader.)
+      for (const port of Object.values(ports)) {
+        await until(async () => !(await listening(Number(port))), 10_000, `port ${port} closed`);
+      }
+      const logsBefore = runner.output();
+      let restartMs: number;
+      [runner, restartMs] = await timed(start);
+      figures['runner'] = { restart_until_ready_ms: restartMs };
+
+      expect((await api.must('GET', `/api/deployments/${prod}`, 200)).status).toBe('awaiting_approval');
+      await approver.must('POST', `/api/deployments/${prod}/approvals`, 202, { decision: 'approve' });
+      const expected = new Map([...rolling, prod].map((id) => [id, 'succeeded']));
+      // The API was down (no status at all) while killed; never a 5xx.
+      await expectSettled(`postgres://postgres:postgres@127.0.0.1:${ports.DEV_PG_PORT}/idp`, api, expected, logsBefore + runner.output());
+    } finally {
+      await kill(runner, 'SIGINT', true).catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

