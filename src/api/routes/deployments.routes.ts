@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type Router from '@koa/router';
-import type { EntityManager } from '@mikro-orm/postgresql';
+import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
 import { Approval, Deployment, Environment } from '../../domain/entities';
 import { ConflictError, NotFoundError, ServiceUnavailableError } from '../../domain/errors';
@@ -302,10 +302,14 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: AppDeps
   );
 }
 
-/** Ends a deployment that has no run behind it, if it is still active. */
+/**
+ * Ends a deployment that has no run behind it, if it is still active. Takes the row lock the
+ * activities take: when a start's outcome was unknown and the run did begin, its first step and this
+ * end are serialised, and the later one sees the other's status.
+ */
 async function failUnstarted(deps: AppDeps, ctx: Ctx, id: number, detail: string, to: 'failed' | 'cancelled' = 'failed'): Promise<void> {
   await deps.orm.em.fork().transactional(async (tx) => {
-    const d = await tx.findOne(Deployment, id);
+    const d = await tx.findOne(Deployment, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!d || isTerminal(d.status)) return;
     applyStatus(d, to, { actor: ctx.state.actor?.sub ?? 'system', detail, error: detail });
     audit(tx, ctx, { action: `deployment.${to}`, outcome: 'failure', targetType: 'deployment', targetId: id, team: d.team, details: { detail } });
