@@ -41,6 +41,13 @@ export const metrics: Middleware<AppState> = async (ctx, next) => {
   }
 };
 
+/**
+ * Characters PostgreSQL stores in neither text nor jsonb: NUL, and UTF-16 surrogates that are not
+ * part of a pair (JSON can spell them: `"\ud800"`). In text they would turn into U+FFFD, in jsonb
+ * and in query literals they fail the statement: input carrying them is refused instead.
+ */
+export const UNSTORABLE = /\u0000|\p{Cs}/u;
+
 /** Bodies larger than this get 413. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -61,11 +68,11 @@ export const jsonBody: Middleware<AppState> = async (ctx, next) => {
   }
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() !== '') {
-    let nul = false;
+    let unstorable = false;
     try {
-      // PostgreSQL cannot store NUL in text or jsonb: refuse it here instead of failing at write time.
+      // Refused here instead of failing (or being altered) at write time: see UNSTORABLE.
       ctx.state.body = JSON.parse(text, (key, value: unknown) => {
-        if (key.includes('\u0000') || (typeof value === 'string' && value.includes('\u0000'))) nul = true;
+        if (UNSTORABLE.test(key) || (typeof value === 'string' && UNSTORABLE.test(value))) unstorable = true;
         return value;
       });
     } catch {
@@ -73,9 +80,9 @@ export const jsonBody: Middleware<AppState> = async (ctx, next) => {
         { rule: 'json', field: 'body', message: 'the body could not be parsed as JSON', hint: 'send a JSON object, e.g. {"name": "payments"}' },
       ]);
     }
-    if (nul) {
-      throw new InputError('the body contains a NUL character', [
-        { rule: 'json', field: 'body', message: 'strings and keys may not contain \\u0000', hint: 'remove NUL characters from the request' },
+    if (unstorable) {
+      throw new InputError('the body contains a NUL character or an unpaired surrogate', [
+        { rule: 'json', field: 'body', message: 'strings and keys may contain neither \\u0000 nor unpaired surrogates', hint: 'remove NUL characters and send well-formed Unicode text' },
       ]);
     }
   }

@@ -3,6 +3,7 @@ import type { ParameterizedContext } from 'koa';
 import { z } from 'zod';
 import { InputError, type Violation } from '../domain/errors';
 import type { Actor } from '../domain/types';
+import { UNSTORABLE } from './middleware';
 import type { AppState } from './types';
 
 /** One route's contract: where it lives and the schemas its inputs must pass. */
@@ -59,6 +60,19 @@ export function parseWith<T extends z.ZodType>(schema: T, value: unknown, prefix
 const EMPTY = z.strictObject({});
 
 /**
+ * The query string as a plain object, refusing keys and values PostgreSQL cannot take (a `%00` in a
+ * filter): MikroORM inlines filter values into the SQL text, where a NUL breaks the statement.
+ */
+function storableQuery(query: Record<string, unknown>): Record<string, unknown> {
+  const bad = Object.entries(query).filter(([k, v]) => UNSTORABLE.test(k) || [v].flat().some((s) => typeof s === 'string' && UNSTORABLE.test(s)));
+  if (bad.length === 0) return { ...query };
+  throw new InputError(
+    'the query contains a NUL character or an unpaired surrogate',
+    bad.map(([k]) => ({ rule: 'schema', field: `query.${k}`, message: 'keys and values may not contain %00', hint: 'remove NUL characters from the query string' })),
+  );
+}
+
+/**
  * Registers a route whose params, query and body go through strict zod schemas before the handler
  * sees them; the same spec feeds the OpenAPI document.
  */
@@ -72,7 +86,7 @@ export function route<P extends z.ZodType = typeof EMPTY, Q extends z.ZodType = 
   specs.splice(at === -1 ? specs.length : at, at === -1 ? 0 : 1, spec as unknown as RouteSpec<z.ZodType, z.ZodType, z.ZodType>);
   router[spec.method](spec.path, async (ctx) => {
     const params = parseWith(spec.params ?? EMPTY, ctx.params, 'path');
-    const query = parseWith(spec.query ?? EMPTY, { ...ctx.query }, 'query');
+    const query = parseWith(spec.query ?? EMPTY, storableQuery(ctx.query), 'query');
     const body = spec.body
       ? parseWith(spec.body, ctx.state.body, 'body')
       : parseWith(z.undefined({ error: 'this route takes no body' }), ctx.state.body, 'body');

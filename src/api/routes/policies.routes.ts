@@ -18,6 +18,22 @@ import type { AppDeps, AppState } from '../types';
 import { loadService } from './services.routes';
 import { loadPolicies, promotionViolation } from '../../domain/deployment-rules';
 
+/** Policy names: the seeded ones are snake_case, new ones may also be slugs. */
+const policyName = slug.or(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/));
+
+/**
+ * The last policy name a page showed, from its cursor; anything else is 400 (a decoded NUL would
+ * otherwise reach the SQL text and fail the statement).
+ */
+function decodePolicyCursor(cursor: string | undefined): string | undefined {
+  if (cursor === undefined) return undefined;
+  const name = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (policyName.safeParse(name).success) return name;
+  throw new InputError('invalid cursor', [
+    { rule: 'schema', field: 'query.cursor', message: 'not a cursor this API issued', hint: 'pass next_cursor from the previous page unchanged' },
+  ]);
+}
+
 /** Policies: the guardrails, their dry run and their changes. */
 export function registerPolicyRoutes(router: Router<AppState>, deps: AppDeps): void {
   route(
@@ -32,7 +48,7 @@ export function registerPolicyRoutes(router: Router<AppState>, deps: AppDeps): v
     },
     async (ctx, { query }) => {
       // Policies are keyed by name: the cursor carries an offset-free position, the last name seen.
-      const after = query.cursor === undefined ? undefined : Buffer.from(query.cursor, 'base64url').toString('utf8');
+      const after = decodePolicyCursor(query.cursor);
       const rows = await deps.orm.em
         .fork()
         .find(PlatformPolicy, after ? { name: { $gt: after } } : {}, { orderBy: { name: 'asc' }, limit: query.limit + 1 });
@@ -51,7 +67,7 @@ export function registerPolicyRoutes(router: Router<AppState>, deps: AppDeps): v
       path: '/policies/:name',
       tag: 'policies',
       summary: 'Create or replace a policy (PLATFORM_ADMIN); config is validated per kind',
-      params: z.strictObject({ name: slug.or(z.string().regex(/^[a-z][a-z0-9_]{0,62}$/)) }),
+      params: z.strictObject({ name: policyName }),
       body: policyPut,
       responses: { 200: 'the policy', 400: 'invalid config for the kind', 403: 'not a platform admin' },
     },

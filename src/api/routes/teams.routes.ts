@@ -25,11 +25,15 @@ export function registerTeamRoutes(router: Router<AppState>, deps: AppDeps): voi
       if (!canManageTeams(actor)) {
         await deny(deps, ctx, { action: 'team.create', targetType: 'team', details: { name: body.name } }, 'only PLATFORM_ADMIN may create teams');
       }
-      const em = deps.orm.em.fork();
-      const team = em.create(Team, { name: body.name, displayName: body.display_name ?? null });
-      audit(em, ctx, { action: 'team.create', outcome: 'success', targetType: 'team', team: body.name, details: { name: body.name } });
+      let team: Team;
       try {
-        await em.flush();
+        // The row and its audit entry commit together; the entry names the id the insert gave.
+        team = await deps.orm.em.fork().transactional(async (tx) => {
+          const created = tx.create(Team, { name: body.name, displayName: body.display_name ?? null });
+          await tx.flush();
+          audit(tx, ctx, { action: 'team.create', outcome: 'success', targetType: 'team', targetId: created.id, team: body.name, details: { name: body.name } });
+          return created;
+        });
       } catch (err) {
         if (isUniqueViolation(err)) throw new ConflictError(`team '${body.name}' already exists`);
         throw err;
