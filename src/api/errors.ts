@@ -47,7 +47,9 @@ const DOMAIN_STATUS: [new (...args: never[]) => DomainError, number, string][] =
   [ServiceUnavailableError, 503, 'service-unavailable'],
 ];
 
-const PG_UNAVAILABLE = /^(08|57P0|53)/;
+// Connection exceptions (08…, except 08P01 protocol_violation: a statement the server refused, a
+// bug, not an outage), admin/crash shutdowns (57P01-57P03), insufficient resources (53…).
+const PG_UNAVAILABLE = /^(08(?!P01)|57P0|53)/;
 const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
 
 /**
