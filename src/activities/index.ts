@@ -106,6 +106,7 @@ export function createActivities({ orm, logger, driver }: ActivityDeps) {
         const result = await driver.provision(
           { jobId: env.jobId, service: input.service, environment: env.name, tier: env.tier, config: env.config },
           () => Context.current().heartbeat(),
+          Context.current().cancellationSignal,
         );
         return result.detail;
       } catch (err) {
@@ -269,6 +270,7 @@ export function createActivities({ orm, logger, driver }: ActivityDeps) {
             environmentConfig: env.config,
           },
           () => Context.current().heartbeat(),
+          Context.current().cancellationSignal,
         );
         return result.detail;
       } catch (err) {

@@ -5,10 +5,13 @@
  */
 export interface Driver {
   readonly name: string;
-  /** Creates (or finds, on a retry) the resources of an environment. */
-  provision(request: ProvisionRequest, progress: () => void): Promise<DriverResult>;
-  /** Rolls `version` out to the environment. */
-  deploy(request: DeployRequest, progress: () => void): Promise<DriverResult>;
+  /**
+   * Creates (or finds, on a retry) the resources of an environment. `progress` heartbeats; `signal`
+   * aborts when the job is cancelled or the worker shuts down: stop and let the abort error through.
+   */
+  provision(request: ProvisionRequest, progress: () => void, signal: AbortSignal): Promise<DriverResult>;
+  /** Rolls `version` out to the environment; `progress` and `signal` as for {@link Driver.provision}. */
+  deploy(request: DeployRequest, progress: () => void, signal: AbortSignal): Promise<DriverResult>;
 }
 
 export interface ProvisionRequest {

@@ -28,25 +28,26 @@ export class SimulatedDriver implements Driver {
 
   constructor(private readonly delayMs: number) {}
 
-  async provision(request: ProvisionRequest, progress: () => void): Promise<DriverResult> {
+  async provision(request: ProvisionRequest, progress: () => void, signal: AbortSignal): Promise<DriverResult> {
     const sim = simulation(request.config);
-    await this.wait(sim.delayMs ?? this.delayMs, progress);
+    await this.wait(sim.delayMs ?? this.delayMs, progress, signal);
     if (sim.fail) throw new DriverError(`simulated provisioning failure for ${request.jobId}`, false);
     return { detail: `simulated ${request.tier} environment '${request.environment}' ready` };
   }
 
-  async deploy(request: DeployRequest, progress: () => void): Promise<DriverResult> {
+  async deploy(request: DeployRequest, progress: () => void, signal: AbortSignal): Promise<DriverResult> {
     const sim = simulation(request.environmentConfig, request.config);
-    await this.wait(sim.delayMs ?? this.delayMs, progress);
+    await this.wait(sim.delayMs ?? this.delayMs, progress, signal);
     if (sim.fail) throw new DriverError(`simulated deployment failure for ${request.jobId}`, false);
     return { detail: `simulated rollout of ${request.version} to '${request.environment}'` };
   }
 
-  private async wait(ms: number, progress: () => void): Promise<void> {
+  /** Waits `ms`, heartbeating every second; a cancellation (the signal) ends the wait with an AbortError. */
+  private async wait(ms: number, progress: () => void, signal: AbortSignal): Promise<void> {
     let left = ms;
     while (left > 0) {
       const step = Math.min(left, 1000);
-      await sleep(step);
+      await sleep(step, undefined, { signal });
       left -= step;
       progress();
     }
