@@ -104,12 +104,24 @@ export function durationSeconds(value: string | number): number {
   return Math.max(1, Math.round(Number(m[1]) * UNIT_SECONDS[m[2]!]!));
 }
 
+/** A key as the restricted-key check compares it: compatibility-folded (full-width letters), without invisible format characters (zero-width spaces), lower case. */
+const comparable = (key: string): string => key.normalize('NFKC').replace(/\p{Cf}/gu, '').toLowerCase();
+
+/** A predicate: does a key contain one of `patterns`, however it is spelled (see {@link comparable})? */
+function restrictedMatcher(patterns: string[]): (key: string) => boolean {
+  const folded = patterns.map(comparable);
+  return (key) => {
+    const k = comparable(key);
+    return folded.some((p) => k.includes(p));
+  };
+}
+
 /**
  * Lists the paths of every key, at any depth, that contains one of `patterns` in any letter case.
  * Arrays are walked too (`config.items[0].Token`).
  */
 export function findRestrictedKeys(value: unknown, patterns: string[], prefix: string): string[] {
-  const lowered = patterns.map((p) => p.toLowerCase());
+  const restricted = restrictedMatcher(patterns);
   const found: string[] = [];
   const walk = (node: unknown, path: string, depth: number): void => {
     if (depth > 64 || node === null || typeof node !== 'object') return;
@@ -119,8 +131,7 @@ export function findRestrictedKeys(value: unknown, patterns: string[], prefix: s
     }
     for (const [key, child] of Object.entries(node as Record<string, unknown>)) {
       const childPath = `${path}.${key}`;
-      const lower = key.toLowerCase();
-      if (lowered.some((p) => lower.includes(p))) found.push(childPath);
+      if (restricted(key)) found.push(childPath);
       walk(child, childPath, depth + 1);
     }
   };
@@ -239,11 +250,11 @@ export function approvalRequirement(tier: string, policies: PolicySet): { requir
 export function redactRestricted(value: unknown, patterns: string[], depth = 0): unknown {
   if (depth > 64 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => redactRestricted(v, patterns, depth + 1));
-  const lowered = patterns.map((p) => p.toLowerCase());
+  const restricted = restrictedMatcher(patterns);
   return Object.fromEntries(
     Object.entries(value as Record<string, unknown>).map(([k, v]) => [
       k,
-      lowered.some((p) => k.toLowerCase().includes(p)) ? '[redacted]' : redactRestricted(v, patterns, depth + 1),
+      restricted(k) ? '[redacted]' : redactRestricted(v, patterns, depth + 1),
     ]),
   );
 }

@@ -63,7 +63,11 @@ describe('findRestrictedKeys', () => {
     ['API_TOKEN', 'config.API_TOKEN'],
     ['client_SECRET_ref', 'config.client_SECRET_ref'],
     ['Secrets', 'config.Secrets'],
-  ])('matches %s in any letter case and as a substring', (key, path) => {
+    // Spellings that look the same to a reader: zero-width characters inside, full-width letters.
+    ['pass\u200bword', 'config.pass\u200bword'],
+    ['to\u2060ken', 'config.to\u2060ken'],
+    ['\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24', 'config.\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24'],
+  ])('matches %j in any letter case, spelling and as a substring', (key, path) => {
     expect(findRestrictedKeys({ [key]: 'x' }, PATTERNS, 'config')).toEqual([path]);
   });
 
@@ -572,6 +576,10 @@ describe('redactRestricted', () => {
       none: null,
     });
     expect(input).toEqual(snapshot);
+    expect(redactRestricted({ 'pass\u200bword': 'hunter2', '\uff34\uff2f\uff2b\uff25\uff2e': 't' }, PATTERNS)).toEqual({
+      'pass\u200bword': '[redacted]',
+      '\uff34\uff2f\uff2b\uff25\uff2e': '[redacted]',
+    });
     expect(out).not.toBe(input);
     expect(out.nested).not.toBe(input.nested);
     expect(out.list).not.toBe(input.list);
