@@ -94,8 +94,10 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: AppDeps
       let deployment: Deployment;
       try {
         deployment = await em.transactional(async (tx) => {
-          // The id comes first so the job id (which contains it) is written in the same insert.
-          const [row] = await tx.getConnection().execute<{ id: string }[]>(`select nextval('deployment_id_seq') as id`);
+          // The id comes first so the job id (which contains it) is written in the same insert. On the
+          // transaction's own connection: without the context it takes a second one from the pool, and
+          // a burst of triggers can leave every connection held by a transaction waiting for one more.
+          const [row] = await tx.getConnection().execute<{ id: string }[]>(`select nextval('deployment_id_seq') as id`, [], 'all', tx.getTransactionContext());
           const id = Number(row!.id);
           const jobId = deployJobId(service.name, env.name, id);
           const now = new Date();

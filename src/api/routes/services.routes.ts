@@ -31,6 +31,18 @@ export async function loadService(em: EntityManager, id: number): Promise<{ serv
   return { service, team };
 }
 
+/**
+ * Loads a service and its team for reading only, or 404: plain rows mapped to the entities' fields,
+ * without the identity map and change-tracking snapshots a managed entity costs (on a GET they were
+ * most of the request's CPU; see BENCHMARKS.md). Use {@link loadService} to change the service.
+ */
+export async function readService(em: EntityManager, id: number): Promise<{ service: Service; team: Team | null }> {
+  const service = await em.createQueryBuilder(Service).select('*').where({ id }).limit(1).execute<Service | null>('get');
+  if (!service) throw new NotFoundError(`service ${id} does not exist`);
+  const team = service.teamId === null ? null : await em.createQueryBuilder(Team).select('*').where({ id: service.teamId }).limit(1).execute<Team | null>('get');
+  return { service, team };
+}
+
 const listQuery = z
   .object({ ...pageQuery, team: slug.optional() })
   .catchall(z.string().max(255))
@@ -116,9 +128,11 @@ export function registerServiceRoutes(router: Router<AppState>, deps: AppDeps): 
       }
       // jsonb containment, served by the GIN index on tags.
       if (Object.keys(tagFilter).length > 0) qb.andWhere('s.tags @> ?::jsonb', [JSON.stringify(tagFilter)]);
-      const rows = await qb.getResultList();
+      const rows = await qb.execute<Service[]>('all');
       const teamIds = [...new Set(rows.map((r) => r.teamId).filter((t): t is number => t !== null))];
-      const teams = new Map((teamIds.length ? await em.find(Team, { id: { $in: teamIds } }) : []).map((t) => [t.id, t]));
+      const teams = new Map(
+        (teamIds.length ? await em.createQueryBuilder(Team).select('*').where({ id: { $in: teamIds } }).execute<Team[]>('all') : []).map((t) => [t.id, t]),
+      );
       ctx.body = toPage(rows, query.limit, (s) => serviceJson(s, s.teamId === null ? null : (teams.get(s.teamId) ?? null)));
     },
   );
@@ -134,7 +148,7 @@ export function registerServiceRoutes(router: Router<AppState>, deps: AppDeps): 
       responses: { 200: 'the service', 404: 'no such service' },
     },
     async (ctx, { params }) => {
-      const { service, team } = await loadService(deps.orm.em.fork(), params.id);
+      const { service, team } = await readService(deps.orm.em.fork(), params.id);
       ctx.body = serviceJson(service, team);
     },
   );
