@@ -1,9 +1,10 @@
 /**
  * Workflow interceptors: the correlation id arrives in the start header and is copied onto every
- * activity the run schedules. Headers are part of history, so replays see the same id.
+ * activity (remote or local) the run schedules. Headers are part of history, so replays see the same id.
  */
 import type {
   ActivityInput,
+  LocalActivityInput,
   Next,
   WorkflowExecuteInput,
   WorkflowInboundCallsInterceptor,
@@ -23,10 +24,16 @@ class CorrelationInbound implements WorkflowInboundCallsInterceptor {
   }
 }
 
+const withCorrelation = <T extends { headers: Record<string, Payload> }>(input: T): T =>
+  correlation === undefined ? input : { ...input, headers: { ...input.headers, [CORRELATION_HEADER]: correlation } };
+
 class CorrelationOutbound implements WorkflowOutboundCallsInterceptor {
   async scheduleActivity(input: ActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>) {
-    if (correlation === undefined) return next(input);
-    return next({ ...input, headers: { ...input.headers, [CORRELATION_HEADER]: correlation } });
+    return next(withCorrelation(input));
+  }
+
+  async scheduleLocalActivity(input: LocalActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleLocalActivity'>) {
+    return next(withCorrelation(input));
   }
 }
 
