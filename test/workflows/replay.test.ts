@@ -2,7 +2,9 @@
  * Determinism guard: recorded histories (committed under test/fixtures/histories, covering every
  * path of both workflows) and fresh ones are replayed through the current workflow code. A change
  * that would break running workflows fails here; guard it with `patched()`.
- * `RECORD_HISTORIES=1 npx jest test/workflows/replay.test.ts` refreshes the fixtures.
+ * `RECORD_HISTORIES=1 npx jest test/workflows/replay.test.ts` refreshes the fixtures;
+ * `RECORD_HISTORIES=<tag>` records them beside the old ones as `<name>.<tag>.json` (after a patched
+ * change both the old histories and the new path's must keep replaying).
  */
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -26,7 +28,7 @@ void replayOptions;
 
 it('replays the committed histories with the current workflow code', () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
-  expect(files.length).toBeGreaterThanOrEqual(5);
+  expect(files.length).toBeGreaterThanOrEqual(9);
   // In a plain Node process: protobufjs's JSON conversion does not survive jest's module registry.
   const out = execFileSync(path.resolve(__dirname, '../../node_modules/.bin/tsx'), ['scripts/replay-histories.ts', FIXTURES], {
     cwd: path.resolve(__dirname, '../..'),
@@ -80,7 +82,8 @@ it('replays fresh runs of every path (provision, dev, approved, rejected, cancel
     for (const [name, id] of Object.entries(runs)) {
       // The CLI's JSON is the format `temporal workflow show -o json` gives operators too.
       const json = execFileSync(process.env['IDP_TEST_TEMPORAL_CLI']!, ['workflow', 'show', '-w', id, '-o', 'json', '--address', process.env['IDP_TEST_TEMPORAL_ADDRESS']!]);
-      writeFileSync(path.join(FIXTURES, `${name}.json`), json);
+      const tag = process.env['RECORD_HISTORIES'] === '1' ? '' : `.${process.env['RECORD_HISTORIES']}`;
+      writeFileSync(path.join(FIXTURES, `${name}${tag}.json`), json);
     }
   }
 });
