@@ -59,6 +59,7 @@ export async function startEmbeddedPostgres(dir: string, port: number, log: (lin
     }
   }
   await mkdir(path.dirname(databaseDir), { recursive: true });
+  const recent: string[] = [];
   const pg = new EmbeddedPostgres({
     databaseDir,
     port,
@@ -69,11 +70,27 @@ export async function startEmbeddedPostgres(dir: string, port: number, log: (lin
     // The package asks for en_US.UTF-8 messages, a locale many machines lack; C is always there.
     initdbFlags: ['--locale=C', '--lc-messages=C', '--encoding=UTF8'],
     postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
-    onLog: (m: string) => log(m.trim()),
+    onLog: (m: string) => {
+      recent.push(m.trim());
+      recent.splice(0, recent.length - 20);
+      log(m.trim());
+    },
     onError: (m: unknown) => log(String(m).trim()),
   });
   if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) await pg.initialise();
-  await pg.start();
+  // Right after a crash (a SIGKILLed runner) the old server's processes may not be gone yet: its
+  // shared memory still attached, its pid not yet reaped. PostgreSQL then refuses to start; a few
+  // seconds later it starts and recovers. The package rejects with nothing, so keep its last words.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pg.start();
+      break;
+    } catch {
+      if (attempt === 5) throw new Error(`PostgreSQL did not start on ${databaseDir}:\n${recent.join('\n')}`);
+      log(`PostgreSQL did not start (attempt ${attempt}), retrying: ${recent.at(-1) ?? ''}`);
+      await new Promise((r) => setTimeout(r, 1000 * attempt));
+    }
+  }
   return { adminUrl, stop: () => pg.stop() };
 }
 

@@ -177,7 +177,7 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
 describe('(d) SIGKILL of the whole `npm run dev`', () => {
   const ports = { DEV_PG_PORT: '54332', DEV_TEMPORAL_PORT: '7260', PORT: '3961' };
   const dir = dataDir('runner');
-  const env = { ...ports, DATA_DIR: dir, JWT_SECRET: SECRET, HOST: '127.0.0.1', LOG_LEVEL: 'info', SIMULATED_DELAY_MS: '0', DATABASE_URL: '', TEMPORAL_ADDRESS: '' };
+  const env = { ...ports, DATA_DIR: dir, JWT_SECRET: SECRET, HOST: '127.0.0.1', LOG_LEVEL: 'debug', SIMULATED_DELAY_MS: '0', DATABASE_URL: '', TEMPORAL_ADDRESS: '' };
   // `npm run dev` itself, in a process group of its own: npm, tsx, the runner, PostgreSQL, Temporal.
   const start = () => spawnReady('npm', ['run', 'dev'], env, 'Ctrl-C stops everything', { group: true, timeoutMs: 180_000 });
 
