@@ -81,7 +81,7 @@ export class CorrelationClientInterceptor implements WorkflowClientInterceptor {
  *
  * Tuned for an API that must answer: while Temporal is down, a call gives up after ~3 s of retries
  * (the SDK's default, 10 attempts, keeps a request ~20 s before its 503), and once it is back the
- * channel reconnects within 5 s (gRPC's default backoff grows to 2 minutes, so the API would keep
+ * channel reconnects within 2 s, inside one call's retries (gRPC's default backoff grows to 2 minutes, so the API would keep
  * answering 503 long after the server returned; the fault suite measured ~20 s).
  */
 export async function createTemporalClient(config: Config, currentCorrelationId: () => string | undefined): Promise<Client> {
@@ -89,7 +89,7 @@ export async function createTemporalClient(config: Config, currentCorrelationId:
     ...connectionOptions(config),
     connectTimeout: '10s',
     interceptors: [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 6 }))],
-    channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 5000 },
+    channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 2000 },
   });
   return new Client({
     connection,
