@@ -33,6 +33,13 @@ async function toProd(p: Awaited<ReturnType<typeof pipeline>>, version: string, 
   return waitForStatus(stack, res.body.id, 'awaiting_approval');
 }
 
+/** The job view once its run has closed: a row's end state commits in the run's last step, a moment before Temporal closes the run. */
+const closedJob = (jobId: string) =>
+  eventually(async () => {
+    const res = await stack.http.get(`/api/jobs/${jobId}`).set(auth(admin));
+    return res.body.status === 'running' ? undefined : res;
+  }, 10_000, `job ${jobId} closed`);
+
 describe('seed examples 2 and 3', () => {
   it('provisions an environment (ready) and deploys to dev (succeeded), with a job view joined with Temporal', async () => {
     const service = await createService(stack);
@@ -40,7 +47,7 @@ describe('seed examples 2 and 3', () => {
     expect(env.status).toBe(202);
     expect(env.body).toMatchObject({ status: 'provisioning', job_id: `provision-${service.name}-dev` });
     await eventually(async () => (await stack.http.get(`/api/services/${service.id}/environments/${env.body.id}`).set(auth(admin))).body.status === 'ready');
-    const job = await stack.http.get(`/api/jobs/${env.body.job_id}`).set(auth(admin));
+    const job = await closedJob(env.body.job_id);
     expect(job.body).toMatchObject({ kind: 'provisioning', status: 'completed', resource: { type: 'environment', id: env.body.id } });
 
     const dep = await stack.http.post(deployUrl(service.id, env.body.id)).set(auth(admin)).send('{"version":"1.0.0","initiated_by":"deploy-bot"}');
@@ -49,7 +56,7 @@ describe('seed examples 2 and 3', () => {
     expect(dep.body.temporal_ui_url).toContain(`/workflows/${dep.body.job_id}`);
     const done = await waitForStatus(stack, dep.body.id, 'succeeded');
     expect(done.timeline.map((t: { status: string }) => t.status)).toEqual(['pending', 'in_progress', 'succeeded']);
-    const djob = await stack.http.get(`/api/jobs/${dep.body.job_id}`).set(auth(admin));
+    const djob = await closedJob(dep.body.job_id);
     expect(djob.body).toMatchObject({ kind: 'deployment', status: 'completed', source: 'temporal' });
     expect(djob.body.closed_at).toEqual(expect.any(String));
     const history = await stack.http.get(deployUrl(service.id, env.body.id)).set(auth(admin));
