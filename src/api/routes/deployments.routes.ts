@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError, ServiceUnavailableError } from '../../dom
 import { applyStatus, loadPolicies, promotionViolation } from '../../domain/deployment-rules';
 import { approvalRequirement, evaluateDeploymentConfig } from '../../domain/policies';
 import { canCancel, canDecide, canDeploy } from '../../domain/rbac';
-import { ACTIVE_DEPLOYMENT_STATUSES, isTerminal, type Actor } from '../../domain/types';
+import { ACTIVE_DEPLOYMENT_STATUSES, isTerminal, type Actor, type DeploymentStatus } from '../../domain/types';
 import { deploymentsStarted } from '../../metrics';
 import { decideUpdate, deployJobId } from '../../workflows/contract';
 import { isUnavailable } from '../errors';
@@ -156,9 +156,11 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: AppDeps
           summary: `Deploy ${service.name} ${body.version} to ${env.name} (${env.tier})${required > 0 ? `, ${required} approval(s)` : ''}`,
         });
       } catch (err) {
-        // No run was started: end the deployment so it does not hold the environment's lock.
-        await failUnstarted(deps, ctx, deployment.id, 'the workflow could not be started: Temporal unavailable');
-        throw err;
+        // The start failed, or its answer was lost: end the deployment if it is still `pending`, so it
+        // does not hold the environment's lock. If the run did start and has moved it on already, the
+        // deployment is under way: answer as for a start that succeeded.
+        const ended = await endUnstarted(deps, ctx, deployment.id, ['pending'], 'failed', 'the workflow could not be started: Temporal unavailable');
+        if (ended) throw err;
       }
       deploymentsStarted.inc({ tier: env.tier });
       ctx.status = 202;
@@ -293,8 +295,8 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: AppDeps
           if (isUnavailable(err)) throw new ServiceUnavailableError('Temporal is unavailable; retry the cancellation');
           throw err;
         }
-        // No run exists (its start failed): end the deployment here.
-        await failUnstarted(deps, ctx, d.id, 'cancelled before its workflow ran', 'cancelled');
+        // No run exists (its start failed, or Temporal lost it): end the deployment here.
+        await endUnstarted(deps, ctx, d.id, ACTIVE_DEPLOYMENT_STATUSES, 'cancelled', 'cancelled before its workflow ran');
       }
       await auditAlone(deps, ctx, { ...facts, outcome: 'success', details: { job_id: d.jobId, ...(body?.reason ? { reason: body.reason } : {}) } });
       const fresh = deps.orm.em.fork();
@@ -305,16 +307,23 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: AppDeps
 }
 
 /**
- * Ends a deployment that has no run behind it, if it is still active. Takes the row lock the
- * activities take: when a start's outcome was unknown and the run did begin, its first step and this
- * end are serialised, and the later one sees the other's status.
+ * Ends a deployment that has no run behind it, if its status is one of `from`; true when it did.
+ * Takes the row lock the activities take, so a run that did start after all (a start whose answer
+ * was lost) and this end are serialised: whichever comes second sees the other's status.
  */
-async function failUnstarted(deps: AppDeps, ctx: Ctx, id: number, detail: string, to: 'failed' | 'cancelled' = 'failed'): Promise<void> {
-  await deps.orm.em.fork().transactional(async (tx) => {
+async function endUnstarted(
+  deps: AppDeps,
+  ctx: Ctx,
+  id: number,
+  from: readonly DeploymentStatus[],
+  to: 'failed' | 'cancelled',
+  detail: string,
+): Promise<boolean> {
+  return deps.orm.em.fork().transactional(async (tx) => {
     const d = await tx.findOne(Deployment, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
-    if (!d || isTerminal(d.status)) return;
+    if (!d || !from.includes(d.status)) return false;
     applyStatus(d, to, { actor: ctx.state.actor?.sub ?? 'system', detail, error: detail });
     audit(tx, ctx, { action: `deployment.${to}`, outcome: 'failure', targetType: 'deployment', targetId: id, team: d.team, details: { detail } });
+    return true;
   });
 }
-
