@@ -104,8 +104,16 @@ export function durationSeconds(value: string | number): number {
   return Math.max(1, Math.round(Number(m[1]) * UNIT_SECONDS[m[2]!]!));
 }
 
-/** A key as the restricted-key check compares it: compatibility-folded (full-width letters), without invisible format characters (zero-width spaces), lower case. */
-const comparable = (key: string): string => key.normalize('NFKC').replace(/\p{Cf}/gu, '').toLowerCase();
+/**
+ * A key as the restricted-key check compares it: compatibility-decomposed (full-width letters, `İ`
+ * into `I` and a mark), without combining marks and without characters that render as nothing
+ * (zero-width spaces and joiners, variation selectors, fillers), lower case.
+ */
+const comparable = (key: string): string =>
+  key
+    .normalize('NFKD')
+    .replace(/[\p{M}\p{Default_Ignorable_Code_Point}]/gu, '')
+    .toLowerCase();
 
 /** A predicate: does a key contain one of `patterns`, however it is spelled (see {@link comparable})? */
 function restrictedMatcher(patterns: string[]): (key: string) => boolean {
@@ -247,14 +255,12 @@ export function approvalRequirement(tier: string, policies: PolicySet): { requir
 }
 
 /** A deep copy of `value` in which the value of every key matching `patterns` is `[redacted]`. */
-export function redactRestricted(value: unknown, patterns: string[], depth = 0): unknown {
-  if (depth > 64 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => redactRestricted(v, patterns, depth + 1));
+export function redactRestricted(value: unknown, patterns: string[]): unknown {
   const restricted = restrictedMatcher(patterns);
-  return Object.fromEntries(
-    Object.entries(value as Record<string, unknown>).map(([k, v]) => [
-      k,
-      restricted(k) ? '[redacted]' : redactRestricted(v, patterns, depth + 1),
-    ]),
-  );
+  const redact = (node: unknown, depth: number): unknown => {
+    if (depth > 64 || node === null || typeof node !== 'object') return node;
+    if (Array.isArray(node)) return node.map((v) => redact(v, depth + 1));
+    return Object.fromEntries(Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, restricted(k) ? '[redacted]' : redact(v, depth + 1)]));
+  };
+  return redact(value, 0);
 }

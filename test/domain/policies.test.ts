@@ -66,6 +66,10 @@ describe('findRestrictedKeys', () => {
     // Spellings that look the same to a reader: zero-width characters inside, full-width letters.
     ['pass\u200bword', 'config.pass\u200bword'],
     ['to\u2060ken', 'config.to\u2060ken'],
+    ['pass\u034fword', 'config.pass\u034fword'],
+    ['pass\ufe0fword', 'config.pass\ufe0fword'],
+    ['pass\u3164word', 'config.pass\u3164word'],
+    ['s\u0301ecret', 'config.s\u0301ecret'],
     ['\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24', 'config.\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24'],
   ])('matches %j in any letter case, spelling and as a substring', (key, path) => {
     expect(findRestrictedKeys({ [key]: 'x' }, PATTERNS, 'config')).toEqual([path]);
