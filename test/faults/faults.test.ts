@@ -65,6 +65,9 @@ async function expectSettled(databaseUrl: string, api: Api, expected: Map<number
   expect(book.auditMismatches).toEqual([]);
   expect(book.locksLeft).toBe(0);
   expect(api.serverErrors()).toEqual([]);
+  // Every call got an answer: the API process itself never hung up or timed out (in (d) no call is
+  // made while it is killed).
+  expect(api.seen.filter((s) => s.status === 0)).toEqual([]);
   // A dependency outage is logged as a warning; nothing reached the error level (a 500, a crash).
   expect(errorLines(logs)).toEqual([]);
 }
