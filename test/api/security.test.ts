@@ -489,13 +489,22 @@ describe('injection strings are stored and matched as data, never interpreted', 
     issued.add(token);
     expect((await get('/api/audit-logs', token)).status).toBe(403);
   };
-  const AUDIT_FILTERS: [string, number, ((value: string) => Promise<void>)?][] = [
-    ['action', 63],
+  /** An audit entry whose `column` holds the value, written with bound parameters (the API never writes such values itself). */
+  const auditWith = (column: string) => async (value: string): Promise<void> => {
+    const row = { action: 'seed.entry', target_type: 'seed', target_id: null, team: null, correlation_id: null, [column]: value };
+    await pg.query(
+      `insert into audit_log (at, actor, actor_roles, action, outcome, target_type, target_id, team, correlation_id, details)
+       values (now(), 'seed', '[]', $1, 'success', $2, $3, $4, $5, '{}')`,
+      [row.action, row.target_type, row.target_id, row.team, row.correlation_id],
+    );
+  };
+  const AUDIT_FILTERS: [string, number, (value: string) => Promise<void>][] = [
+    ['action', 63, auditWith('action')],
     ['actor', 255, deniedAs],
-    ['target_type', 63],
-    ['target_id', 255],
-    ['team', 63],
-    ['correlation_id', 128],
+    ['target_type', 63, auditWith('target_type')],
+    ['target_id', 255, auditWith('target_id')],
+    ['team', 63, auditWith('team')],
+    ['correlation_id', 128, auditWith('correlation_id')],
   ];
   const FILTERS: [string, Filter][] = [
     ['GET /api/services?team=', { takes: never, url: (v) => query('/api/services', 'team', v) }],
