@@ -1,5 +1,6 @@
 import {
   ApplicationFailure,
+  type LocalActivityOptions,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -29,11 +30,13 @@ const currentStatus = (s: DeploymentState): DeploymentStatus => s.status;
 
 const ACTIVE: DeploymentStatus[] = ['pending', 'awaiting_approval', 'in_progress'];
 
-// Short database steps: retried with backoff for as long as the database is away.
-const DB_STEP = {
+// Short database steps: retried with backoff for as long as the database is away. A row that does
+// not exist (MikroORM's NotFoundError) will not appear by retrying: that fails the run, visibly,
+// instead of retrying out of sight inside the worker.
+const DB_STEP: LocalActivityOptions = {
   startToCloseTimeout: '20s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' },
-} as const;
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: ['NotFoundError'] },
+};
 
 // Runs started before `LOCAL_DB_STEPS` recorded these steps as (remote) activities; their replays
 // must schedule the same commands.

@@ -1,4 +1,5 @@
 import { Approval, AuditLog, Deployment } from '../../src/domain/entities';
+import { WORKFLOW_TYPES } from '../../src/workflows/contract';
 import { admin, auth, createService, createTeam, deploySucceeded, readyEnvironment, waitForStatus } from '../support/fixtures';
 import { eventually, startStack, tokenFor, uniq, type TestStack } from '../support/stack';
 
@@ -243,6 +244,21 @@ describe('failures and cancellation', () => {
       return e.body.status === 'failed' ? e.body : undefined;
     });
     expect(envFailed.error).toContain('simulated provisioning failure');
+  });
+
+  it('fails a run whose deployment row does not exist at once instead of retrying its first step forever', async () => {
+    const handle = await stack.temporal.workflow.start(WORKFLOW_TYPES.deploy, {
+      taskQueue: stack.config.TEMPORAL_TASK_QUEUE,
+      workflowId: uniq('deploy-missing-row'),
+      args: [{ deploymentId: 2_000_000_000, service: 'ghost', environment: 'dev', tier: 'dev', version: '1.0.0', team: null, requestedBy: 'root-admin' }],
+    });
+    const failure = await handle.result().then(
+      () => undefined,
+      (err: { name: string; cause?: { type?: string; nonRetryable?: boolean } }) => err,
+    );
+    expect(failure?.name).toBe('WorkflowFailedError');
+    // The activity's error, not retried: the run closed within its first attempt.
+    expect(failure?.cause?.type).toBe('NotFoundError');
   });
 
   it('cancels a deployment in progress; a developer may cancel only their own', async () => {
