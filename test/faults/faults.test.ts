@@ -21,12 +21,12 @@ import {
   startPlatform,
   statusOf,
   trigger,
-  until,
   ROOT,
   SECRET,
   type Fixture,
   type Platform,
 } from './harness';
+import { eventually } from '../support/stack';
 
 jest.setTimeout(600_000);
 
@@ -127,7 +127,7 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
 
     // The refused trigger left no lock: the same environment takes the next deployment.
     const [retried, recoveryMs] = await timed(() =>
-      until(async () => {
+      eventually(async () => {
         const res = await api.call('POST', `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`, { version: '1.0.1' });
         return res.status === 202 ? (res.body.id as number) : undefined;
       }, 60_000, 'a trigger accepted after the restart'),
@@ -143,7 +143,7 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
     expect(failed).toHaveLength(attempts.filter((s) => s.status === 503).length);
     for (const d of failed) expect(d).toMatchObject({ status: 'failed', error: expect.stringContaining('Temporal unavailable') });
     // The decision answered 503 and was not recorded; sent again it is taken.
-    await until(async () => (await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' })).status === 202, 60_000, 'the approval');
+    await eventually(async () => (await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' })).status === 202, 60_000, 'the approval');
     const expected = new Map([...rolling, prod, retried].map((id) => [id, 'succeeded']));
     for (const d of failed) expected.set(d.id, 'failed');
     await expectSettled(platform.databaseUrl, api, expected, platform.logs());
@@ -163,7 +163,7 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
     await sleep(Math.max(0, 10_000 - (Date.now() - stoppedAt)));
     const outageMs = Date.now() - stoppedAt;
     await platform.startPostgres();
-    const [, recoveryMs] = await timed(() => until(async () => (await api.call('GET', '/api/health')).status === 200, 60_000, 'health back to 200'));
+    const [, recoveryMs] = await timed(() => eventually(async () => (await api.call('GET', '/api/health')).status === 200, 60_000, 'health back to 200'));
     figures['postgres'] = { outage_ms: outageMs, trigger_503_ms: refusedMs, health_200_after_restart_ms: recoveryMs };
     const seen = await samples.stop();
 
@@ -201,7 +201,7 @@ describe('(d) SIGKILL of the whole `npm run dev`', () => {
       // Every process of the group is gone: nothing answers on the API, PostgreSQL or Temporal ports.
       // (The group's other members die a moment after its leader.)
       for (const port of Object.values(ports)) {
-        await until(async () => !(await listening(Number(port))), 10_000, `port ${port} closed`);
+        await eventually(async () => !(await listening(Number(port))), 10_000, `port ${port} closed`);
       }
       const logsBefore = runner.output();
       let restartMs: number;

@@ -13,6 +13,8 @@ import { Client as PgClient } from 'pg';
 import { signToken } from '../../src/auth/tokens';
 import { ensureDatabase } from '../../src/dev/postgres';
 import { findTemporalCli, startTemporalDevServer, type DevServerHandle } from '../../src/dev/temporal-server';
+import { ACTIVE_DEPLOYMENT_STATUSES } from '../../src/domain/types';
+import { eventually } from '../support/stack';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const SECRET = 'fault-suite-secret-that-is-long-enough-for-hs256';
@@ -224,17 +226,6 @@ export class Api {
   }
 }
 
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-export async function until<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 /** A service with ready dev, staging and prod environments, made through the API. */
 export interface Fixture {
   service: { id: number; name: string };
@@ -249,7 +240,7 @@ export async function serviceWithEnvironments(api: Api, name: string): Promise<F
     envs[tier] = await api.must('POST', `/api/services/${service.id}/environments`, 202, { name: tier, tier });
   }
   for (const tier of ['dev', 'staging', 'prod'] as const) {
-    await until(async () => (await api.call('GET', `/api/services/${service.id}/environments/${envs[tier].id}`)).body?.status === 'ready', 60_000, `${name} ${tier} ready`);
+    await eventually(async () => (await api.call('GET', `/api/services/${service.id}/environments/${envs[tier].id}`)).body?.status === 'ready', 60_000, `${name} ${tier} ready`);
   }
   return { service, envs };
 }
@@ -265,7 +256,7 @@ export async function trigger(api: Api, f: Fixture, tier: 'dev' | 'staging' | 'p
 
 /** Waits until deployment `id` is in one of `statuses`; returns its body. */
 export function statusOf(api: Api, id: number, statuses: string[], timeoutMs = 90_000): Promise<Body> {
-  return until(async () => {
+  return eventually(async () => {
     const res = await api.call('GET', `/api/deployments/${id}`);
     return res.status === 200 && statuses.includes(res.body.status) ? res.body : undefined;
   }, timeoutMs, `deployment ${id} ${statuses.join('|')}`);
@@ -304,8 +295,6 @@ export function probe(api: Api, readUrl: string): { stop(): Promise<{ health: { 
     },
   };
 }
-
-const ACTIVE = ['pending', 'awaiting_approval', 'in_progress'];
 
 /** What the database says about a set of deployments once everything has settled. */
 export interface Ledger {
@@ -370,7 +359,7 @@ export async function ledger(databaseUrl: string, ids: number[]): Promise<Ledger
       }
     }
     const envIds = [...new Set(rows.map((r) => r.environment_id))];
-    const locks = await db.query<{ n: string }>('select count(*)::text as n from deployment where environment_id = any($1::bigint[]) and status = any($2::text[])', [envIds, ACTIVE]);
+    const locks = await db.query<{ n: string }>('select count(*)::text as n from deployment where environment_id = any($1::bigint[]) and status = any($2::text[])', [envIds, [...ACTIVE_DEPLOYMENT_STATUSES]]);
     result.locksLeft = Number(locks.rows[0]!.n);
     return result;
   } finally {
