@@ -186,14 +186,21 @@ export function createActivities({ orm, logger, driver }: ActivityDeps) {
 
     /**
      * Records one approver's decision and, when it settles the deployment, its new status: a rejection
-     * ends it, the `required`-th approval moves it on. A repeated call changes nothing.
+     * ends it, the `required`-th approval moves it on. A decision that can no longer be taken (the
+     * deployment moved on, or this approver decided otherwise) is refused with a non-retryable
+     * `DecisionRefused` failure, never answered with the state found. Repeating the same decision
+     * (a retried step) changes nothing and answers the state.
      */
     async recordDecision(deploymentId: number, decision: DecisionInput): Promise<DeploymentState> {
       return orm.em.fork().transactional(async (em) => {
         const d = await lockDeployment(em, deploymentId);
         const existing = await em.findOne(Approval, { deploymentId, approver: decision.approver });
-        if (d.status !== 'awaiting_approval' || existing !== null) {
-          return stateOf(d, await approversOf(em, d.id));
+        if (existing !== null) {
+          if (existing.decision === decision.decision) return stateOf(d, await approversOf(em, d.id));
+          throw ApplicationFailure.nonRetryable(`${decision.approver} has already decided (${existing.decision})`, FAILURE_TYPES.decisionRefused);
+        }
+        if (d.status !== 'awaiting_approval') {
+          throw ApplicationFailure.nonRetryable(`deployment is ${d.status}, not awaiting approval`, FAILURE_TYPES.decisionRefused);
         }
         const at = new Date();
         em.create(Approval, {

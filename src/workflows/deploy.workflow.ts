@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   type LocalActivityOptions,
   CancellationScope,
@@ -51,6 +52,21 @@ const localDb = proxyLocalActivities<Activities>(DB_STEP);
 /** Patch id: the database steps of deployVersion run as local activities. */
 export const LOCAL_DB_STEPS = 'deploy-db-steps-local';
 
+/**
+ * Patch id: decisions are applied one at a time, each re-checked against the status the one before
+ * left, and a decision the database refuses fails its update (409) instead of answering with the
+ * state it found. Runs started before it applied concurrent decisions side by side.
+ */
+export const SERIAL_DECISIONS = 'deploy-decisions-serial';
+
+const refused = (message: string): ApplicationFailure => ApplicationFailure.nonRetryable(message, FAILURE_TYPES.decisionRefused);
+
+/** The refusal inside a failed `recordDecision`, if that is why it failed. */
+function refusalOf(err: unknown): ApplicationFailure | null {
+  const cause = err instanceof ActivityFailure ? err.cause : null;
+  return cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.decisionRefused ? cause : null;
+}
+
 // The rollout: heartbeats every second, so a dead worker's attempt is retried elsewhere within 5 s.
 const rollout = proxyActivities<Activities>({
   startToCloseTimeout: '1h',
@@ -81,20 +97,37 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
   };
 
   setHandler(getStatusQuery, () => state);
+
+  // Decisions that arrive together run one after the other: each waits for the one before to be
+  // applied, then checks the status again, so a reject racing the approval that moved the deployment
+  // on is refused rather than answered with the state it found (and lost).
+  const serial = patched(SERIAL_DECISIONS);
+  let previous: Promise<unknown> = Promise.resolve();
+  const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
+    if (!serial) return fn();
+    const turn = previous.then(fn, fn);
+    previous = turn.catch(() => undefined);
+    return turn;
+  };
+
   setHandler(
     decideUpdate,
     async (decision) => {
       deciding.add(decision.approver);
       try {
-        // The row may already say awaiting_approval while this run still waits for beginDeployment's
-        // result: let that land first.
-        await condition(() => state.status !== 'pending');
-        if (state.status !== 'awaiting_approval') {
-          throw ApplicationFailure.nonRetryable(`deployment is ${state.status}, not awaiting approval`, FAILURE_TYPES.decisionRefused);
-        }
-        const after = await db.recordDecision(input.deploymentId, decision);
-        apply(after);
-        return { ...state };
+        return await inTurn(async () => {
+          // The row may already say awaiting_approval while this run still waits for beginDeployment's
+          // result: let that land first.
+          await condition(() => state.status !== 'pending');
+          if (state.status !== 'awaiting_approval') throw refused(`deployment is ${state.status}, not awaiting approval`);
+          try {
+            apply(await db.recordDecision(input.deploymentId, decision));
+          } catch (err) {
+            const refusal = refusalOf(err);
+            throw refusal ? refused(refusal.message) : err;
+          }
+          return { ...state };
+        });
       } finally {
         deciding.delete(decision.approver);
       }
@@ -104,13 +137,11 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
       // before anything is written to history.
       validator: (decision) => {
         if (state.status !== 'awaiting_approval' && state.status !== 'pending') {
-          throw ApplicationFailure.nonRetryable(`deployment is ${state.status}, not awaiting approval`, FAILURE_TYPES.decisionRefused);
+          throw refused(`deployment is ${state.status}, not awaiting approval`);
         }
-        if (decision.approver === input.requestedBy) {
-          throw ApplicationFailure.nonRetryable('the requester may not decide on their own deployment', FAILURE_TYPES.decisionRefused);
-        }
+        if (decision.approver === input.requestedBy) throw refused('the requester may not decide on their own deployment');
         if (state.approvers.includes(decision.approver) || deciding.has(decision.approver)) {
-          throw ApplicationFailure.nonRetryable(`${decision.approver} has already decided`, FAILURE_TYPES.decisionRefused);
+          throw refused(`${decision.approver} has already decided`);
         }
       },
     },
@@ -147,7 +178,6 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
       apply({ status: await db.transitionDeployment(input.deploymentId, ['in_progress'], 'failed', message) });
       throw ApplicationFailure.nonRetryable(`deployment failed: ${message}`, FAILURE_TYPES.deployFailed);
     }
-    await condition(allHandlersFinished);
     return { status: state.status };
   } catch (err) {
     if (isCancellation(err)) {
@@ -159,5 +189,10 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
       log.info('deployment cancelled', { deploymentId: input.deploymentId });
     }
     throw err;
+  } finally {
+    // No update may still be running when the run completes or fails: its answer would come after
+    // the run's last command (the server refuses that workflow task), and a decision the caller was
+    // told about must have been settled. Waited for also on cancellation, hence non-cancellable.
+    await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   }
 }

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
-import { DefaultLogger, Runtime, bundleWorkflowCode, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, bundleWorkflowCode, type LogEntry, type Worker } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import request from 'supertest';
 import { createApp } from '../../src/api/app';
@@ -21,9 +21,20 @@ import { createLogger } from '../../src/logger';
 import { createTemporalClient } from '../../src/temporal/connection';
 import { WORKFLOW_BUNDLE_OPTIONS, createWorker } from '../../src/worker/worker';
 
+/** The Temporal SDK's WARN and ERROR lines of this process (workflow task failures among them). */
+export const sdkLog: LogEntry[] = ((globalThis as { __idpSdkLog?: LogEntry[] }).__idpSdkLog ??= []);
+
 try {
-  // Once per process (jest reuses worker processes across files): keep the SDK's INFO lines out of test output.
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  // Once per process (jest reuses worker processes across files, hence the array on globalThis): keep
+  // the SDK's INFO lines out of test output, and keep the rest for tests that assert on them.
+  Runtime.install({
+    logger: new DefaultLogger('WARN', (entry) => {
+      sdkLog.push(entry);
+      if (process.env['TEST_VERBOSE']) console.warn(`[sdk ${entry.level}] ${entry.message}`, entry.meta ?? '');
+    }),
+    // The native core's own lines too (a refused workflow task completion is one of them).
+    telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
+  });
 } catch {
   // already installed by an earlier test file in this process
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type Router from '@koa/router';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { z } from 'zod';
@@ -248,7 +248,10 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: AppDeps
         await deps.temporal.connection.withDeadline(Date.now() + 20_000, () =>
           handle.executeUpdate(decideUpdate, {
             args: [{ approver: actor.sub, roles: actor.roles, decision: body.decision, comment: body.comment ?? null, correlationId: ctx.state.correlationId }],
-            updateId: `decision-${d.id}-${actor.sub}`,
+            // One update per request: with a shared id, parallel requests of one approver were all
+            // answered with the first one's outcome (202 each, one decision recorded). Each request is
+            // now a decision of its own, which the workflow records or refuses (409).
+            updateId: `decision-${d.id}-${randomUUID()}`,
           }),
         );
       } catch (err) {
