@@ -92,9 +92,16 @@ export const FAILURE_TYPES = {
 
 const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9-]+/g, '-');
 
-/** The job id (workflow ID) of an environment's provisioning: `provision-<service>-<env>`. */
-export function provisionJobId(service: string, environment: string): string {
-  return `provision-${slug(service)}-${slug(environment)}`;
+// Job ids end in the row's id: names may contain dashes (`svcb-qa` + `eu` and `svcb` + `qa-eu` spell
+// the same prefix), but no two rows share an id, so the id makes every job id unique by construction
+// while the names keep it readable.
+
+/**
+ * The job id (workflow ID) of an environment's provisioning: `provision-<service>-<env>-<n>`, n being
+ * the environment's id. (Environments created before ids were part of it keep their stored job id.)
+ */
+export function provisionJobId(service: string, environment: string, n: number): string {
+  return `provision-${slug(service)}-${slug(environment)}-${n}`;
 }
 
 /** The job id (workflow ID) of a deployment: `deploy-<service>-<env>-<n>`, n being the deployment's id. */

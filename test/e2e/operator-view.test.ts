@@ -49,7 +49,7 @@ if (!haveChromium) console.warn(`operator-view: skipped, no Chromium at ${CHROMI
     await page.getByText(deployment.job_id).first().waitFor({ timeout: 30_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-list.png') });
     // Only this service's runs are listed: its provisioning and its deployment.
-    await expect(page.getByText(`provision-${service.name}-dev`).count()).resolves.toBeGreaterThan(0);
+    await expect(page.getByText(`provision-${service.name}-dev-${env.id}`).count()).resolves.toBeGreaterThan(0);
 
     await page.goto(deployment.temporal_ui_url);
     await page.getByText(deployment.job_id).first().waitFor({ timeout: 30_000 });

@@ -46,7 +46,7 @@ describe('seed examples 2 and 3', () => {
     const service = await createService(stack);
     const env = await stack.http.post(`/api/services/${service.id}/environments`).set(auth(admin)).send('{"name":"dev","tier":"dev"}');
     expect(env.status).toBe(202);
-    expect(env.body).toMatchObject({ status: 'provisioning', job_id: `provision-${service.name}-dev` });
+    expect(env.body).toMatchObject({ status: 'provisioning', job_id: `provision-${service.name}-dev-${env.body.id}` });
     await eventually(async () => (await stack.http.get(`/api/services/${service.id}/environments/${env.body.id}`).set(auth(admin))).body.status === 'ready');
     const job = await closedJob(env.body.job_id);
     expect(job.body).toMatchObject({ kind: 'provisioning', status: 'completed', resource: { type: 'environment', id: env.body.id } });
@@ -70,6 +70,28 @@ describe('seed examples 2 and 3', () => {
     expect(desc.searchAttributes['IdpStatus']).toEqual(['succeeded']);
     expect(desc.searchAttributes['IdpService']).toEqual([service.name]);
     expect(desc.memo).toMatchObject({ requested_by: 'root-admin' });
+  });
+});
+
+describe('job ids', () => {
+  it('never collide across services: svc-qa + eu and svc + qa-eu both provision, under distinct ids', async () => {
+    const base = uniq('svcb');
+    const a = await createService(stack, undefined, `${base}-qa`);
+    const b = await createService(stack, undefined, base);
+    const ea = await stack.http.post(`/api/services/${a.id}/environments`).set(auth(admin)).send({ name: 'eu', tier: 'dev' });
+    const eb = await stack.http.post(`/api/services/${b.id}/environments`).set(auth(admin)).send({ name: 'qa-eu', tier: 'dev' });
+    expect([ea.status, eb.status]).toEqual([202, 202]);
+    expect(ea.body.job_id).toBe(`provision-${base}-qa-eu-${ea.body.id}`);
+    expect(eb.body.job_id).toBe(`provision-${base}-qa-eu-${eb.body.id}`);
+    expect(ea.body.job_id).not.toBe(eb.body.job_id);
+    for (const [svc, env] of [[a, ea], [b, eb]] as const) {
+      await eventually(async () => (await stack.http.get(`/api/services/${svc.id}/environments/${env.body.id}`).set(auth(admin))).body.status === 'ready');
+      // The job view, the workflow and the Web UI link name the same id.
+      const job = await closedJob(env.body.job_id);
+      expect(job.body).toMatchObject({ job_id: env.body.job_id, resource: { type: 'environment', id: env.body.id } });
+      expect(job.body.temporal_ui_url).toContain(`/workflows/${encodeURIComponent(env.body.job_id)}`);
+      await expect(stack.temporal.workflow.getHandle(env.body.job_id).describe()).resolves.toMatchObject({ workflowId: env.body.job_id });
+    }
   });
 });
 

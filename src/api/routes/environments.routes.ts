@@ -49,11 +49,16 @@ export function registerEnvironmentRoutes(router: Router<AppState>, deps: AppDep
       const violations = evaluateEnvironment(body, policies);
       if (violations.length > 0) await refuse(deps, ctx, facts, violations, body, policies);
 
-      const jobId = provisionJobId(service.name, body.name);
       let env: Environment;
       try {
         env = await em.transactional(async (tx) => {
+          // The id first, so the job id (which ends in it) is written in the same insert; on the
+          // transaction's own connection (see the deployment trigger).
+          const [row] = await tx.getConnection().execute<{ id: string }[]>(`select nextval('environment_id_seq') as id`, [], 'all', tx.getTransactionContext());
+          const id = Number(row!.id);
+          const jobId = provisionJobId(service.name, body.name, id);
           const created = tx.create(Environment, {
+            id,
             serviceId: service.id,
             name: body.name,
             tier: body.tier,
