@@ -1,69 +1,266 @@
-import { createSecretKey } from 'node:crypto';
-import type { Middleware } from 'koa';
-import jwt from 'koa-jwt';
-import { koaJwtSecret } from 'jwks-rsa';
+import { KeyObject, createPublicKey, createSecretKey } from 'node:crypto';
+import type { Context, Middleware } from 'koa';
+import jwt from 'jsonwebtoken';
+import { JwksClient } from 'jwks-rsa';
 import { z } from 'zod';
 import type { Config } from '../config';
-import { AuthenticationError } from '../domain/errors';
+import { AuthenticationError, ServiceUnavailableError } from '../domain/errors';
 import { ROLES } from '../domain/types';
 import { authFailures } from '../metrics';
+import { UNSTORABLE } from './middleware';
 import type { AppState } from './types';
 
 /** Routes anyone may call. */
-export const PUBLIC_PATHS = [/^\/api\/health(\/.*)?$/, /^\/api\/metrics$/, /^\/api\/openapi\.json$/, /^\/api\/docs$/];
+export const PUBLIC_PATHS = [
+  /^\/api\/health(\/.*)?$/,
+  /^\/api\/metrics$/,
+  /^\/api\/openapi\.json$/,
+  /^\/api\/docs$/,
+];
 
-const claimsSchema = z.object({
-  sub: z.string().min(1).max(255),
-  exp: z.number(),
-  roles: z.array(z.enum(ROLES)).min(1).max(3),
-  teams: z.array(z.string().min(1).max(63)).max(200).default([]),
-});
+/** The protection space named in every `WWW-Authenticate` challenge (RFC 6750 §3). */
+export const REALM = 'idp';
+
+/** How far ahead of our clock a token's `iat` may lie: clock skew, not a token minted for later. */
+export const MAX_IAT_SKEW_S = 60;
 
 /**
- * koa-jwt with pinned algorithms: HS256 with `JWT_SECRET`, or RS256/ES256 keys from `JWT_JWKS_URI`
- * (so an HS256 token signed with a public key is refused). `iss`/`aud` are checked when configured.
+ * A character that makes a name ambiguous: every \p{C} (controls, format characters such as
+ * zero-width joiners and bidi overrides, unpaired surrogates, private use, unassigned), line and
+ * paragraph separators, and any space other than U+0020 (a no-break space looks like a space).
+ */
+const AMBIGUOUS_CHARACTER = /[\p{C}\p{Zl}\p{Zp}]|(?! )\p{Zs}/u;
+
+/**
+ * True when `name` can identify one person: 1–`max` characters, none of them ambiguous,
+ * no leading or trailing space, and in NFC (so `é` precomposed and `e` + U+0301 are not two
+ * callers that look alike). Such names also store in PostgreSQL unchanged (no NUL).
+ */
+export function isUnambiguousName(name: string, max: number): boolean {
+  return (
+    name.length >= 1 &&
+    name.length <= max &&
+    !AMBIGUOUS_CHARACTER.test(name) &&
+    name.trim() === name &&
+    name.normalize('NFC') === name
+  );
+}
+
+const claimsSchema = z.object({
+  sub: z.string().refine((s) => isUnambiguousName(s, 255)),
+  exp: z.number(),
+  iat: z.number().optional(),
+  roles: z.array(z.enum(ROLES)).min(1).max(3),
+  // Team names are compared exactly, never normalised: a look-alike entry grants nothing. Only
+  // what PostgreSQL cannot store is refused (it would fail the queries that filter by team).
+  teams: z
+    .array(
+      z
+        .string()
+        .min(1)
+        .max(63)
+        .refine((s) => !UNSTORABLE.test(s)),
+    )
+    .max(200)
+    .default([]),
+});
+
+/** What each claim must be, in our words: the 401 says which claim broke which rule. */
+const CLAIM_RULES: Record<string, string> = {
+  sub: "the token's sub claim must be 1-255 printable characters (no control or invisible characters, no leading or trailing whitespace, NFC)",
+  exp: 'the token has no numeric exp claim; every token must expire',
+  iat: "the token's iat claim must be a number of seconds",
+  roles: `the token's roles claim must list 1-3 of ${ROLES.join(', ')}`,
+  teams:
+    "the token's teams claim must be a list of at most 200 team names of 1-63 characters, without NUL or unpaired surrogates",
+};
+
+/** A Bearer token as RFC 6750 §2.1 spells it (b64token); a JWS compact serialization is a subset. */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const JWS_COMPACT = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)$/;
+
+/** Why a request was refused: the `idp_auth_failures_total` reason label and the 401's detail. */
+interface Refusal {
+  reason: 'missing' | 'token' | 'claims';
+  detail: string;
+}
+
+/** A verified token's payload, or why it was refused. */
+type Verdict = { payload: Record<string, unknown> } | { refusal: Refusal };
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function decodeSegment(segment: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Our words for jsonwebtoken's verdicts. Its messages are matched only to classify; they never
+ * reach a response (they quote expected issuers and audiences and name the library's options).
+ */
+function verificationFailure(err: unknown, algorithms: string[]): string {
+  const { name, message } = err as { name?: string; message?: string };
+  if (name === 'TokenExpiredError') return 'the token has expired';
+  if (name === 'NotBeforeError') return 'the token is not valid yet (its nbf claim lies in the future)';
+  switch (message) {
+    case 'invalid signature':
+      return "the token's signature is invalid";
+    case 'jwt signature is required':
+      return 'the token is not signed';
+    case 'invalid algorithm':
+      return `the token's algorithm is not accepted (accepted: ${algorithms.join(', ')})`;
+    case 'invalid exp value':
+      return CLAIM_RULES['exp']!;
+    case 'invalid nbf value':
+      return "the token's nbf claim must be a number of seconds";
+  }
+  if (message?.includes('key type')) return "the token's algorithm does not fit its signing key";
+  if (message?.startsWith('jwt audience invalid')) return "the token's aud claim does not name this API";
+  if (message?.startsWith('jwt issuer invalid'))
+    return "the token's iss claim does not name the trusted issuer";
+  return 'the token could not be verified';
+}
+
+/**
+ * The key for a token's header: the HS256 secret, or the JWKS key named by `kid`. A JWKS that
+ * cannot be fetched is an outage (503), not the caller's fault; an unknown `kid` is the caller's.
+ */
+function keyResolver(config: Config): (header: Record<string, unknown>) => Promise<KeyObject | Refusal> {
+  if (!config.JWT_JWKS_URI) {
+    // A KeyObject, not the string: given a string, jsonwebtoken first tries to parse it as a PEM
+    // public key on every verification and builds the secret key from the thrown error's catch —
+    // a sixth of the API's CPU on a cheap read (see BENCHMARKS.md).
+    const secret = createSecretKey(Buffer.from(config.JWT_SECRET!));
+    return () => Promise.resolve(secret);
+  }
+  const client = new JwksClient({
+    jwksUri: config.JWT_JWKS_URI,
+    cache: true,
+    rateLimit: true,
+    jwksRequestsPerMinute: 10,
+    timeout: 5000,
+  });
+  // jwks-rsa caches the PEM text; the parsed key is kept too so a request does not parse it again.
+  const parsed = new Map<string, KeyObject>();
+  return async (header) => {
+    const kid = typeof header['kid'] === 'string' ? header['kid'] : undefined;
+    let pem: string;
+    try {
+      pem = (await client.getSigningKey(kid)).getPublicKey();
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      // An unknown kid makes jwks-rsa refetch the set; past the rate limit it refuses to, which
+      // still means "not one of the issuer's keys" for this token.
+      if (name === 'SigningKeyNotFoundError' || name === 'JwksRateLimitError') {
+        return { reason: 'token', detail: "the token's signing key (kid) is not one of the issuer's keys" };
+      }
+      throw new ServiceUnavailableError(
+        'the signing keys could not be fetched from the key set (JWT_JWKS_URI); retry later',
+      );
+    }
+    let key = parsed.get(pem);
+    if (!key) {
+      key = createPublicKey(pem);
+      parsed.set(pem, key);
+    }
+    return key;
+  };
+}
+
+/**
+ * Authentication, before the body is read: the Bearer token must be a JWS with a pinned algorithm
+ * (HS256 with `JWT_SECRET`, or RS256/ES256 keys from `JWT_JWKS_URI`, so an HS256 token signed with
+ * a public key is refused), no `crit` header, a valid signature, `exp` in the future, `iat` not
+ * ahead of our clock, `iss`/`aud` when configured, and well-formed `sub`, `roles` and `teams`.
+ * Every refusal is a 401 with a `WWW-Authenticate` challenge (RFC 6750 §3) and a detail in our
+ * words; a token that was presented gets `error="invalid_token"`, a request without one none.
  */
 export function authentication(config: Config): Middleware<AppState> {
-  const options = config.JWT_JWKS_URI
-    ? {
-        secret: koaJwtSecret({ jwksUri: config.JWT_JWKS_URI, cache: true, rateLimit: true, jwksRequestsPerMinute: 10 }),
-        algorithms: ['RS256', 'ES256'],
-      }
-    : // A KeyObject, not the string: given a string, jsonwebtoken first tries to parse it as a PEM
-      // public key on every verification and builds the secret key from the thrown error's catch —
-      // a sixth of the API's CPU on a cheap read (see BENCHMARKS.md).
-      { secret: createSecretKey(Buffer.from(config.JWT_SECRET!)), algorithms: ['HS256'] };
-  const verify = jwt({
-    ...options,
-    key: 'jwt',
+  const algorithms = config.JWT_JWKS_URI ? ['RS256', 'ES256'] : ['HS256'];
+  const resolveKey = keyResolver(config);
+  const verifyOptions: jwt.VerifyOptions = {
+    algorithms: algorithms as jwt.Algorithm[],
     ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
     ...(config.JWT_AUDIENCE ? { audience: config.JWT_AUDIENCE } : {}),
-  } as jwt.Options).unless({ path: PUBLIC_PATHS }) as unknown as Middleware<AppState>;
+  };
 
-  const claims: Middleware<AppState> = async (ctx, next) => {
-    if (PUBLIC_PATHS.some((p) => p.test(ctx.path))) return next();
-    const parsed = claimsSchema.safeParse(ctx.state.jwt);
-    if (!parsed.success) {
-      authFailures.inc({ status: '401', reason: 'claims' });
-      const fields = parsed.error.issues.map((i) => i.path.join('.') || 'token').join(', ');
-      throw new AuthenticationError(`the token's claims are incomplete or invalid (${fields}); exp, sub and roles are required`);
+  const invalid = (detail: string): Verdict => ({ refusal: { reason: 'token', detail } });
+  const verify = async (token: string): Promise<Verdict> => {
+    const malformed = invalid('the token is malformed (expected a signed JWT: header.payload.signature)');
+    const parts = JWS_COMPACT.exec(token);
+    if (!parts) return malformed;
+    const header = decodeSegment(parts[1]!);
+    if (!isObject(header) || typeof header['alg'] !== 'string' || !isObject(decodeSegment(parts[2]!)))
+      return malformed;
+    // RFC 7515 §4.1.11: extensions listed in crit must be understood or the JWS rejected; we
+    // understand none, so any crit (even an empty or a malformed one) is refused.
+    if (Object.hasOwn(header, 'crit'))
+      return invalid('the token names critical header extensions (crit); none is supported');
+    // Checked before a key is looked up, so a token with a foreign alg never makes us fetch keys.
+    if (!algorithms.includes(header['alg']))
+      return invalid(`the token's algorithm is not accepted (accepted: ${algorithms.join(', ')})`);
+    const key = await resolveKey(header);
+    if (!(key instanceof KeyObject)) return { refusal: key };
+    try {
+      return { payload: jwt.verify(token, key, verifyOptions) as Record<string, unknown> };
+    } catch (err) {
+      return invalid(verificationFailure(err, algorithms));
     }
-    ctx.state.actor = { sub: parsed.data.sub, roles: parsed.data.roles, teams: parsed.data.teams };
-    return next();
+  };
+
+  const refuse = (ctx: Context, refusal: Refusal): AuthenticationError => {
+    authFailures.inc({ status: '401', reason: refusal.reason });
+    ctx.set(
+      'WWW-Authenticate',
+      refusal.reason === 'missing'
+        ? `Bearer realm="${REALM}"`
+        : `Bearer realm="${REALM}", error="invalid_token"`,
+    );
+    return new AuthenticationError(refusal.detail);
   };
 
   return async (ctx, next) => {
-    try {
-      await verify(ctx, async () => undefined);
-    } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === 401) {
-        authFailures.inc({ status: '401', reason: 'token' });
-        const reason = (err as { originalError?: Error }).originalError?.message ?? (err as Error).message;
-        throw new AuthenticationError(`authentication failed: ${reason}`);
-      }
-      throw err;
+    if (PUBLIC_PATHS.some((p) => p.test(ctx.path))) return next();
+    const header = ctx.get('authorization');
+    // No credentials, or another scheme (Basic…): RFC 6750 §3.1 says the challenge carries no
+    // error code then.
+    if (!/^Bearer(\s|$)/i.test(header)) {
+      throw refuse(ctx, {
+        reason: 'missing',
+        detail: 'this route needs a bearer token: send Authorization: Bearer <token>',
+      });
     }
-    await claims(ctx, next);
+    const token = BEARER.exec(header)?.[1];
+    if (!token) {
+      throw refuse(ctx, {
+        reason: 'token',
+        detail: 'the Authorization header must be "Bearer <token>" with one token',
+      });
+    }
+    const verdict = await verify(token);
+    if ('refusal' in verdict) throw refuse(ctx, verdict.refusal);
+    const parsed = claimsSchema.safeParse(verdict.payload);
+    if (!parsed.success) {
+      const fields = [...new Set(parsed.error.issues.map((i) => String(i.path[0] ?? 'token')))];
+      throw refuse(ctx, {
+        reason: 'claims',
+        detail: fields.map((f) => CLAIM_RULES[f] ?? `the token's ${f} claim is invalid`).join('; '),
+      });
+    }
+    const { sub, roles, teams, iat } = parsed.data;
+    if (iat !== undefined && iat > Math.floor(Date.now() / 1000) + MAX_IAT_SKEW_S) {
+      throw refuse(ctx, {
+        reason: 'claims',
+        detail: "the token's iat claim lies in the future (issued later than now)",
+      });
+    }
+    ctx.state.jwt = verdict.payload;
+    ctx.state.actor = { sub, roles, teams };
+    return next();
   };
 }

