@@ -1,7 +1,6 @@
 import {
   ActivityFailure,
   ApplicationFailure,
-  type LocalActivityOptions,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -14,7 +13,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { DeploymentStatus } from '../domain/types';
+import { ACTIVE_DEPLOYMENT_STATUSES, type DeploymentStatus } from '../domain/lifecycle';
 import {
   FAILURE_TYPES,
   SEARCH_ATTRIBUTES,
@@ -22,25 +21,17 @@ import {
   getStatusQuery,
   type DeployInput,
   type DeployResult,
+  type DecisionInput,
   type DeploymentState,
   failureMessage,
 } from './contract';
+import { DB_STEP, DRIVER_STEP } from './presets';
 
 // Read through a function: TypeScript would otherwise keep the status narrowed across awaits.
 const currentStatus = (s: DeploymentState): DeploymentStatus => s.status;
 
-const ACTIVE: DeploymentStatus[] = ['pending', 'awaiting_approval', 'in_progress'];
-
-// Short database steps: retried with backoff for as long as the database is away. A row that does
-// not exist (MikroORM's NotFoundError) will not appear by retrying: that fails the run, visibly,
-// instead of retrying out of sight inside the worker.
-const DB_STEP: LocalActivityOptions = {
-  startToCloseTimeout: '20s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: ['NotFoundError'] },
-};
-
-// Runs started before `LOCAL_DB_STEPS` recorded these steps as (remote) activities; their replays
-// must schedule the same commands.
+// Runs started before `LOCAL_DB_STEPS` recorded the database steps as (remote) activities; their
+// replays must schedule the same commands.
 const remoteDb = proxyActivities<Activities>(DB_STEP);
 
 // As local activities the steps run inside the workflow task, on the worker that holds the run: no
@@ -67,40 +58,26 @@ function refusalOf(err: unknown): ApplicationFailure | null {
   return cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.decisionRefused ? cause : null;
 }
 
-// The rollout: heartbeats every second, so a dead worker's attempt is retried elsewhere within 5 s.
-const rollout = proxyActivities<Activities>({
-  startToCloseTimeout: '1h',
-  heartbeatTimeout: '5s',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
-});
+const rollout = proxyActivities<Activities>(DRIVER_STEP);
+
+/** What the parts of one deployment's run share. */
+interface Run {
+  input: DeployInput;
+  db: typeof localDb;
+  state: DeploymentState;
+  /** Approvers whose decision is being applied or waits its turn. */
+  deciding: Set<string>;
+  /** Takes in what a step answered: the status (kept current in the IdpStatus search attribute) and the approvers. */
+  apply(next: DeploymentState | { status: DeploymentStatus }): void;
+}
 
 /**
- * One deployment: checks order and readiness, waits for approvals where the tier needs them, rolls
- * the version out through the driver and records the outcome. Business outcomes other than success
- * fail the run with a non-retryable ApplicationFailure whose type names the outcome; cancellation
- * ends the deployment `cancelled`.
+ * Accepts decisions as updates. Decisions that arrive together run one after the other: each waits
+ * for the one before to be applied, then checks the status again, so a reject racing the approval
+ * that moved the deployment on is refused rather than answered with the state it found (and lost).
  */
-export async function deployVersion(input: DeployInput): Promise<DeployResult> {
-  const db = patched(LOCAL_DB_STEPS) ? localDb : remoteDb;
-  const state: DeploymentState = { status: 'pending', approvalsRequired: 0, approvers: [] };
-  const deciding = new Set<string>();
-
-  const apply = (next: DeploymentState | { status: DeploymentStatus }): void => {
-    if ('approvers' in next) {
-      state.approvers = next.approvers;
-      state.approvalsRequired = next.approvalsRequired;
-    }
-    if (next.status !== state.status) {
-      state.status = next.status;
-      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: next.status }]);
-    }
-  };
-
-  setHandler(getStatusQuery, () => state);
-
-  // Decisions that arrive together run one after the other: each waits for the one before to be
-  // applied, then checks the status again, so a reject racing the approval that moved the deployment
-  // on is refused rather than answered with the state it found (and lost).
+function acceptDecisions(run: Run): void {
+  const { input, state, deciding } = run;
   const serial = patched(SERIAL_DECISIONS);
   let previous: Promise<unknown> = Promise.resolve();
   const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -109,25 +86,25 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
     previous = turn.catch(() => undefined);
     return turn;
   };
-
+  const apply = async (decision: DecisionInput): Promise<DeploymentState> => {
+    // The row may already say awaiting_approval while this run still waits for beginDeployment's
+    // result: let that land first.
+    await condition(() => state.status !== 'pending');
+    if (state.status !== 'awaiting_approval') throw refused(`deployment is ${state.status}, not awaiting approval`);
+    try {
+      run.apply(await run.db.recordDecision(input.deploymentId, decision));
+    } catch (err) {
+      const refusal = refusalOf(err);
+      throw refusal ? refused(refusal.message) : err;
+    }
+    return { ...state };
+  };
   setHandler(
     decideUpdate,
     async (decision) => {
       deciding.add(decision.approver);
       try {
-        return await inTurn(async () => {
-          // The row may already say awaiting_approval while this run still waits for beginDeployment's
-          // result: let that land first.
-          await condition(() => state.status !== 'pending');
-          if (state.status !== 'awaiting_approval') throw refused(`deployment is ${state.status}, not awaiting approval`);
-          try {
-            apply(await db.recordDecision(input.deploymentId, decision));
-          } catch (err) {
-            const refusal = refusalOf(err);
-            throw refusal ? refused(refusal.message) : err;
-          }
-          return { ...state };
-        });
+        return await inTurn(() => apply(decision));
       } finally {
         deciding.delete(decision.approver);
       }
@@ -136,55 +113,87 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
       // The API checked eligibility already; this re-check is authoritative and rejects the update
       // before anything is written to history.
       validator: (decision) => {
-        if (state.status !== 'awaiting_approval' && state.status !== 'pending') {
-          throw refused(`deployment is ${state.status}, not awaiting approval`);
-        }
+        if (state.status !== 'awaiting_approval' && state.status !== 'pending') throw refused(`deployment is ${state.status}, not awaiting approval`);
         if (decision.approver === input.requestedBy) throw refused('the requester may not decide on their own deployment');
-        if (state.approvers.includes(decision.approver) || deciding.has(decision.approver)) {
-          throw refused(`${decision.approver} has already decided`);
-        }
+        if (state.approvers.includes(decision.approver) || deciding.has(decision.approver)) throw refused(`${decision.approver} has already decided`);
       },
     },
   );
+}
+
+/** Waits for the decisions, or for the timeout (then `expired`); fails the run unless approved. */
+async function awaitApproval(run: Run, timeoutSeconds: number): Promise<void> {
+  const { state, input } = run;
+  const decided = await condition(() => state.status !== 'awaiting_approval', timeoutSeconds * 1000);
+  if (!decided) {
+    // A decision being recorded right now wins over the timer.
+    await condition(() => run.deciding.size === 0);
+    if (state.status === 'awaiting_approval') {
+      const detail = `no decision within ${timeoutSeconds}s`;
+      run.apply({ status: await run.db.transitionDeployment(input.deploymentId, ['awaiting_approval'], 'expired', detail) });
+    }
+  }
+  const settled = currentStatus(state);
+  if (settled === 'rejected') throw ApplicationFailure.nonRetryable('deployment was rejected', FAILURE_TYPES.rejected);
+  if (settled === 'expired') throw ApplicationFailure.nonRetryable('approval expired', FAILURE_TYPES.expired);
+}
+
+/** Rolls the version out through the driver and records `succeeded` or `failed`. */
+async function rollOut(run: Run): Promise<void> {
+  const id = run.input.deploymentId;
+  try {
+    const detail = await rollout.runDeployment(id);
+    run.apply({ status: await run.db.transitionDeployment(id, ['in_progress'], 'succeeded', detail) });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const message = failureMessage(err);
+    run.apply({ status: await run.db.transitionDeployment(id, ['in_progress'], 'failed', message) });
+    throw ApplicationFailure.nonRetryable(`deployment failed: ${message}`, FAILURE_TYPES.deployFailed);
+  }
+}
+
+/**
+ * One deployment: checks order and readiness, waits for approvals where the tier needs them, rolls
+ * the version out through the driver and records the outcome. Business outcomes other than success
+ * fail the run with a non-retryable ApplicationFailure whose type names the outcome; cancellation
+ * ends the deployment `cancelled`.
+ */
+export async function deployVersion(input: DeployInput): Promise<DeployResult> {
+  const state: DeploymentState = { status: 'pending', approvalsRequired: 0, approvers: [] };
+  const run: Run = {
+    input,
+    db: patched(LOCAL_DB_STEPS) ? localDb : remoteDb,
+    state,
+    deciding: new Set<string>(),
+    apply(next) {
+      if ('approvers' in next) {
+        state.approvers = next.approvers;
+        state.approvalsRequired = next.approvalsRequired;
+      }
+      if (next.status !== state.status) {
+        state.status = next.status;
+        upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: next.status }]);
+      }
+    },
+  };
+  setHandler(getStatusQuery, () => state);
+  acceptDecisions(run);
 
   try {
-    const begun = await db.beginDeployment(input.deploymentId);
-    apply(begun);
+    const begun = await run.db.beginDeployment(input.deploymentId);
+    run.apply(begun);
     if (!begun.proceed) {
       throw ApplicationFailure.nonRetryable(begun.error ?? `deployment is ${begun.status}`, begun.failureType ?? 'DeploymentNotStarted');
     }
-
-    if (state.status === 'awaiting_approval') {
-      const decided = await condition(() => state.status !== 'awaiting_approval', begun.approvalTimeoutSeconds * 1000);
-      if (!decided) {
-        // A decision being recorded right now wins over the timer.
-        await condition(() => deciding.size === 0);
-        if (state.status === 'awaiting_approval') {
-          const detail = `no decision within ${begun.approvalTimeoutSeconds}s`;
-          apply({ status: await db.transitionDeployment(input.deploymentId, ['awaiting_approval'], 'expired', detail) });
-        }
-      }
-      const settled = currentStatus(state);
-      if (settled === 'rejected') throw ApplicationFailure.nonRetryable('deployment was rejected', FAILURE_TYPES.rejected);
-      if (settled === 'expired') throw ApplicationFailure.nonRetryable('approval expired', FAILURE_TYPES.expired);
-    }
-
-    try {
-      const detail = await rollout.runDeployment(input.deploymentId);
-      apply({ status: await db.transitionDeployment(input.deploymentId, ['in_progress'], 'succeeded', detail) });
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      const message = failureMessage(err);
-      apply({ status: await db.transitionDeployment(input.deploymentId, ['in_progress'], 'failed', message) });
-      throw ApplicationFailure.nonRetryable(`deployment failed: ${message}`, FAILURE_TYPES.deployFailed);
-    }
+    if (state.status === 'awaiting_approval') await awaitApproval(run, begun.approvalTimeoutSeconds);
+    await rollOut(run);
     return { status: state.status };
   } catch (err) {
     if (isCancellation(err)) {
       // Cleanup must run although the run is being cancelled: it records the end state and so
       // releases the environment lock.
       await CancellationScope.nonCancellable(async () => {
-        apply({ status: await db.transitionDeployment(input.deploymentId, ACTIVE, 'cancelled', 'cancelled on request') });
+        run.apply({ status: await run.db.transitionDeployment(input.deploymentId, [...ACTIVE_DEPLOYMENT_STATUSES], 'cancelled', 'cancelled on request') });
       });
       log.info('deployment cancelled', { deploymentId: input.deploymentId });
     }

@@ -1,17 +1,10 @@
 import { ApplicationFailure, isCancellation, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { DB_STEP, DRIVER_STEP } from './presets';
 import { FAILURE_TYPES, SEARCH_ATTRIBUTES, type ProvisionInput, type ProvisionResult, failureMessage } from './contract';
 
-const db = proxyActivities<Activities>({
-  startToCloseTimeout: '20s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s' },
-});
-
-const driver = proxyActivities<Activities>({
-  startToCloseTimeout: '1h',
-  heartbeatTimeout: '5s',
-  retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 5 },
-});
+const db = proxyActivities<Activities>(DB_STEP);
+const driver = proxyActivities<Activities>(DRIVER_STEP);
 
 /** Provisions one environment through the driver and records `ready` or `failed`. */
 export async function provisionEnvironment(input: ProvisionInput): Promise<ProvisionResult> {

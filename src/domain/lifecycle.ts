@@ -1,0 +1,238 @@
+/**
+ * The lifecycle of deployments and environments, in one place: their statuses, the moves between
+ * them, and what every move leaves behind (the timeline entry and the audit entry), built by one
+ * rule. The API, the activities and the workflows use only this module for status changes; it is
+ * pure (no ORM, no Temporal), so workflow code may import it.
+ *
+ * Adding a status is one edit here (the list, its moves, its audit outcome) plus its handling —
+ * and, for a status that holds the environment lock, the lock index's migration.
+ */
+import { ConflictError } from './errors';
+
+/** Deployment statuses, in lifecycle order. */
+export const DEPLOYMENT_STATUSES = [
+  'pending',
+  'awaiting_approval',
+  'in_progress',
+  'succeeded',
+  'failed',
+  'rejected',
+  'expired',
+  'cancelled',
+] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
+
+/** Environment statuses. */
+export const ENVIRONMENT_STATUSES = ['provisioning', 'ready', 'failed'] as const;
+export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number];
+
+/**
+ * Where each deployment status may go. A status with no way out is an end state. Cancellation is
+ * possible from every active status; only a run that was allowed to start can succeed.
+ */
+export const DEPLOYMENT_MOVES: { readonly [S in DeploymentStatus]: readonly DeploymentStatus[] } = {
+  pending: ['awaiting_approval', 'in_progress', 'failed', 'cancelled'],
+  awaiting_approval: ['in_progress', 'rejected', 'expired', 'cancelled'],
+  in_progress: ['succeeded', 'failed', 'cancelled'],
+  succeeded: [],
+  failed: [],
+  rejected: [],
+  expired: [],
+  cancelled: [],
+};
+
+/** Where each environment status may go. */
+export const ENVIRONMENT_MOVES: { readonly [S in EnvironmentStatus]: readonly EnvironmentStatus[] } = {
+  provisioning: ['ready', 'failed'],
+  ready: [],
+  failed: [],
+};
+
+/** Statuses in which a deployment holds its environment's lock (every status that is not an end state). */
+export const ACTIVE_DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = DEPLOYMENT_STATUSES.filter((s) => DEPLOYMENT_MOVES[s].length > 0);
+
+/** True for a status a deployment never leaves. */
+export function isTerminal(status: DeploymentStatus): boolean {
+  return DEPLOYMENT_MOVES[status].length === 0;
+}
+
+/** A move the transition table forbids (a bug in the caller, or a stale read it must re-check). */
+export class IllegalTransitionError extends ConflictError {}
+
+/** One entry of a deployment's timeline. */
+export interface TimelineEntry {
+  status: DeploymentStatus;
+  at: string;
+  actor?: string;
+  detail?: string;
+}
+
+/** Outcome of an audit entry. */
+export type AuditOutcome = 'success' | 'denied' | 'violation' | 'failure';
+
+/** An audit entry as the `audit_log` table stores it (the ORM entity has these fields). */
+export interface AuditEntry {
+  at: Date;
+  actor: string;
+  actorRoles: string[];
+  action: string;
+  outcome: AuditOutcome;
+  targetType: string;
+  targetId: string | null;
+  team: string | null;
+  correlationId: string | null;
+  details: Record<string, unknown>;
+  dedupeKey: string | null;
+}
+
+/** Who makes a move, and what they say about it. */
+export interface MoveFacts {
+  actor: string;
+  actorRoles?: readonly string[];
+  correlationId: string | null;
+  /** Shown in the timeline entry and kept in the audit entry. */
+  detail?: string;
+  /** Kept on the row as its error (failed, expired, rejected). */
+  error?: string;
+  at?: Date;
+  /** More audit details (where the move was made: run and activity, or the request). */
+  context?: Record<string, unknown>;
+}
+
+// Failure outcomes are the moves in which the platform could not do what was asked; a rejection
+// or an expiry is the approval rule working, a cancellation someone's request.
+const DEPLOYMENT_OUTCOME: { readonly [S in DeploymentStatus]: AuditOutcome } = {
+  pending: 'success',
+  awaiting_approval: 'success',
+  in_progress: 'success',
+  succeeded: 'success',
+  failed: 'failure',
+  rejected: 'success',
+  expired: 'success',
+  cancelled: 'success',
+};
+const ENVIRONMENT_OUTCOME: { readonly [S in EnvironmentStatus]: AuditOutcome } = {
+  provisioning: 'success',
+  ready: 'success',
+  failed: 'failure',
+};
+
+/** The fields of a deployment that a move reads and changes. */
+export interface DeploymentRecord {
+  id: number;
+  jobId: string;
+  team: string | null;
+  status: DeploymentStatus;
+  timeline: TimelineEntry[];
+  error: string | null;
+  finishedAt: Date | null;
+}
+
+/** The fields of an environment that a move reads and changes. */
+export interface EnvironmentRecord {
+  id: number;
+  jobId: string;
+  status: EnvironmentStatus;
+  error: string | null;
+}
+
+/** True when the table allows a deployment to move from `from` to `to`. */
+export function canMoveDeployment(from: DeploymentStatus, to: DeploymentStatus): boolean {
+  return DEPLOYMENT_MOVES[from].includes(to);
+}
+
+/** The dedupe key of a status change: one entry per job and status, however often a step repeats. */
+export const statusDedupeKey = (jobId: string, to: string): string => `${jobId}:status:${to}`;
+
+function moveEntry(kind: 'deployment' | 'environment', id: number, team: string | null, jobId: string, from: string, to: string, outcome: AuditOutcome, facts: MoveFacts, at: Date): AuditEntry {
+  return {
+    at,
+    actor: facts.actor,
+    actorRoles: [...(facts.actorRoles ?? [])],
+    action: `${kind}.${to}`,
+    outcome,
+    targetType: kind,
+    targetId: String(id),
+    team,
+    correlationId: facts.correlationId,
+    details: { from, to, job_id: jobId, ...(facts.detail ? { detail: facts.detail } : {}), ...(facts.error ? { error: facts.error } : {}), ...facts.context },
+    dedupeKey: statusDedupeKey(jobId, to),
+  };
+}
+
+/**
+ * Moves a deployment to `to`: sets its status, appends the timeline entry, keeps the error and the
+ * finish time of an end state, and returns the audit entry of the move (for the caller to write in
+ * the same transaction). Throws {@link IllegalTransitionError} for a move the table forbids.
+ */
+export function moveDeployment(d: DeploymentRecord, to: DeploymentStatus, facts: MoveFacts): AuditEntry {
+  const from = d.status;
+  if (!canMoveDeployment(from, to)) {
+    throw new IllegalTransitionError(`deployment ${d.id} cannot move from ${from} to ${to}`, { from, to });
+  }
+  const at = facts.at ?? new Date();
+  d.status = to;
+  d.timeline = [...d.timeline, { status: to, at: at.toISOString(), actor: facts.actor, ...(facts.detail ? { detail: facts.detail } : {}) }];
+  if (facts.error !== undefined) d.error = facts.error;
+  if (isTerminal(to)) d.finishedAt = at;
+  return moveEntry('deployment', d.id, d.team, d.jobId, from, to, DEPLOYMENT_OUTCOME[to], facts, at);
+}
+
+/**
+ * Moves an environment to `to` (its status and error) and returns the audit entry of the move.
+ * Throws {@link IllegalTransitionError} for a move the table forbids.
+ */
+export function moveEnvironment(env: EnvironmentRecord, team: string | null, to: EnvironmentStatus, facts: MoveFacts): AuditEntry {
+  const from = env.status;
+  if (!ENVIRONMENT_MOVES[from].includes(to)) {
+    throw new IllegalTransitionError(`environment ${env.id} cannot move from ${from} to ${to}`, { from, to });
+  }
+  env.status = to;
+  if (facts.error !== undefined) env.error = facts.error;
+  return moveEntry('environment', env.id, team, env.jobId, from, to, ENVIRONMENT_OUTCOME[to], facts, facts.at ?? new Date());
+}
+
+/** The pieces of an audit entry that are not a status change (a request, a refusal, a decision). */
+export interface AuditFacts {
+  action: string;
+  outcome: AuditOutcome;
+  targetType: string;
+  targetId?: string | number | null;
+  team?: string | null;
+  details?: Record<string, unknown>;
+  /** Set where a retried step must write its entry once. */
+  dedupeKey?: string | null;
+}
+
+/** Builds an audit entry by the same rule as the moves: who, when, what, on which target, how it ended. */
+export function auditEntry(who: { actor: string; actorRoles?: readonly string[]; correlationId: string | null; at?: Date }, facts: AuditFacts): AuditEntry {
+  return {
+    at: who.at ?? new Date(),
+    actor: who.actor,
+    actorRoles: [...(who.actorRoles ?? [])],
+    action: facts.action,
+    outcome: facts.outcome,
+    targetType: facts.targetType,
+    targetId: facts.targetId === undefined || facts.targetId === null ? null : String(facts.targetId),
+    team: facts.team ?? null,
+    correlationId: who.correlationId,
+    details: facts.details ?? {},
+    dedupeKey: facts.dedupeKey ?? null,
+  };
+}
+
+/** The audit entry of one approver's decision on a deployment (written once per approver). */
+export function decisionEntry(d: { id: number; jobId: string; team: string | null }, decision: { approver: string; roles: readonly string[]; decision: 'approve' | 'reject'; comment: string | null; correlationId: string | null }, context: Record<string, unknown> = {}): AuditEntry {
+  return auditEntry(
+    { actor: decision.approver, actorRoles: decision.roles, correlationId: decision.correlationId },
+    {
+      action: `deployment.${decision.decision}`,
+      outcome: 'success',
+      targetType: 'deployment',
+      targetId: d.id,
+      team: d.team,
+      details: { ...context, ...(decision.comment ? { comment: decision.comment } : {}) },
+      dedupeKey: `${d.jobId}:decision:${decision.approver}`,
+    },
+  );
+}
