@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { authentication } from './auth';
 import { errorHandler } from './errors';
-import { correlation, jsonBody, metrics } from './middleware';
+import { correlation, metrics } from './middleware';
 import { registerAuditRoutes } from './routes/audit.routes';
 import { registerDeploymentRoutes } from './routes/deployments.routes';
 import { registerEnvironmentRoutes } from './routes/environments.routes';
@@ -11,13 +11,15 @@ import { registerJobRoutes } from './routes/jobs.routes';
 import { registerPolicyRoutes } from './routes/policies.routes';
 import { registerServiceRoutes } from './routes/services.routes';
 import { registerTeamRoutes } from './routes/teams.routes';
-import type { AppDeps, AppState } from './types';
+import { temporalJobs } from '../temporal/jobs';
+import type { ApiDeps, AppDeps, AppState } from './types';
 
 /**
- * The Koa application: correlation id first, then the one error handler, metrics, the JSON body
- * parser, authentication and the routes.
+ * The Koa application: correlation id first, then the one error handler, metrics, authentication
+ * and the routes (each parses its own params, checks the caller's roles, then reads its body).
  */
-export function createApp(deps: AppDeps): Koa<AppState> {
+export function createApp(appDeps: AppDeps): Koa<AppState> {
+  const deps: ApiDeps = { ...appDeps, jobs: temporalJobs(appDeps.temporal, appDeps.config, appDeps.logger) };
   const app = new Koa<AppState>();
   app.proxy = false;
   const router = new Router<AppState>({ prefix: '/api' });
@@ -33,7 +35,10 @@ export function createApp(deps: AppDeps): Koa<AppState> {
   app.use(correlation(deps.logger));
   app.use(errorHandler);
   app.use(metrics);
-  app.use(jsonBody);
+  // Authentication before the body, which the route layer reads only once the caller is known to
+  // be admitted: a caller without a valid token, or without a role the route admits, never makes us
+  // buffer or parse a body. A body left unread is drained by Node after the answer is written,
+  // discarded chunk by chunk, so the keep-alive connection stays usable.
   app.use(authentication(deps.config));
   app.use(router.routes());
   app.use(router.allowedMethods());

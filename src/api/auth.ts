@@ -1,13 +1,12 @@
 import { KeyObject, createPublicKey, createSecretKey } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
-import jwt from 'jsonwebtoken';
+import type jwt from 'jsonwebtoken';
+import koaJwt from 'koa-jwt';
 import { JwksClient } from 'jwks-rsa';
-import { z } from 'zod';
 import type { Config } from '../config';
 import { AuthenticationError, ServiceUnavailableError } from '../domain/errors';
-import { ROLES } from '../domain/types';
 import { authFailures } from '../metrics';
-import { UNSTORABLE } from './middleware';
+import { CLAIM_RULES, claimsSchema } from './token-claims';
 import type { AppState } from './types';
 
 /** Routes anyone may call. */
@@ -24,57 +23,6 @@ export const REALM = 'idp';
 /** How far ahead of our clock a token's `iat` may lie: clock skew, not a token minted for later. */
 export const MAX_IAT_SKEW_S = 60;
 
-/**
- * A character that makes a name ambiguous: every \p{C} (controls, format characters such as
- * zero-width joiners and bidi overrides, unpaired surrogates, private use, unassigned), line and
- * paragraph separators, and any space other than U+0020 (a no-break space looks like a space).
- */
-const AMBIGUOUS_CHARACTER = /[\p{C}\p{Zl}\p{Zp}]|(?! )\p{Zs}/u;
-
-/**
- * True when `name` can identify one person: 1–`max` characters, none of them ambiguous,
- * no leading or trailing space, and in NFC (so `é` precomposed and `e` + U+0301 are not two
- * callers that look alike). Such names also store in PostgreSQL unchanged (no NUL).
- */
-export function isUnambiguousName(name: string, max: number): boolean {
-  return (
-    name.length >= 1 &&
-    name.length <= max &&
-    !AMBIGUOUS_CHARACTER.test(name) &&
-    name.trim() === name &&
-    name.normalize('NFC') === name
-  );
-}
-
-const claimsSchema = z.object({
-  sub: z.string().refine((s) => isUnambiguousName(s, 255)),
-  exp: z.number(),
-  iat: z.number().optional(),
-  roles: z.array(z.enum(ROLES)).min(1).max(3),
-  // Team names are compared exactly, never normalised: a look-alike entry grants nothing. Only
-  // what PostgreSQL cannot store is refused (it would fail the queries that filter by team).
-  teams: z
-    .array(
-      z
-        .string()
-        .min(1)
-        .max(63)
-        .refine((s) => !UNSTORABLE.test(s)),
-    )
-    .max(200)
-    .default([]),
-});
-
-/** What each claim must be, in our words: the 401 says which claim broke which rule. */
-const CLAIM_RULES: Record<string, string> = {
-  sub: "the token's sub claim must be 1-255 printable characters (no control or invisible characters, no leading or trailing whitespace, NFC)",
-  exp: 'the token has no numeric exp claim; every token must expire',
-  iat: "the token's iat claim must be a number of seconds",
-  roles: `the token's roles claim must list 1-3 of ${ROLES.join(', ')}`,
-  teams:
-    "the token's teams claim must be a list of at most 200 team names of 1-63 characters, without NUL or unpaired surrogates",
-};
-
 /** A Bearer token as RFC 6750 §2.1 spells it (b64token); a JWS compact serialization is a subset. */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const JWS_COMPACT = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)$/;
@@ -83,6 +31,13 @@ const JWS_COMPACT = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)$/;
 interface Refusal {
   reason: 'missing' | 'token' | 'claims';
   detail: string;
+}
+
+/** The resolver's refusal of a token's key (an unknown kid), carried through koa-jwt. */
+class KeyRefusal extends Error {
+  constructor(readonly refusal: Refusal) {
+    super(refusal.detail);
+  }
 }
 
 /** A verified token's payload, or why it was refused. */
@@ -173,14 +128,10 @@ function keyResolver(config: Config): (header: Record<string, unknown>) => Promi
 }
 
 /**
- * Authentication, before the body is read: the Bearer token must be a JWS with a pinned algorithm
- * (HS256 with `JWT_SECRET`, or RS256/ES256 keys from `JWT_JWKS_URI`, so an HS256 token signed with
- * a public key is refused), no `crit` header, a valid signature, `exp` in the future, `iat` not
- * ahead of our clock, `iss`/`aud` when configured, and well-formed `sub`, `roles` and `teams`.
- * Every refusal is a 401 with a `WWW-Authenticate` challenge (RFC 6750 §3) and a detail in our
- * words; a token that was presented gets `error="invalid_token"`, a request without one none.
+ * Verifies a Bearer token: its shape and header first (a JWS with an accepted `alg`, no `crit`),
+ * then signature and registered claims through koa-jwt with the key for its header.
  */
-export function authentication(config: Config): Middleware<AppState> {
+function tokenVerifier(config: Config): (ctx: Context, token: string) => Promise<Verdict> {
   const algorithms = config.JWT_JWKS_URI ? ['RS256', 'ES256'] : ['HS256'];
   const resolveKey = keyResolver(config);
   const verifyOptions: jwt.VerifyOptions = {
@@ -190,7 +141,19 @@ export function authentication(config: Config): Middleware<AppState> {
   };
 
   const invalid = (detail: string): Verdict => ({ refusal: { reason: 'token', detail } });
-  const verify = async (token: string): Promise<Verdict> => {
+  // koa-jwt verifies the signature and the registered claims (through jsonwebtoken) with the key
+  // our resolver picks for the header; it reads the token this middleware already took apart.
+  const verifier = koaJwt({
+    ...verifyOptions,
+    key: 'jwt',
+    getToken: (ctx: Context) => (ctx.state as { bearer?: string }).bearer ?? null,
+    secret: async (header: jwt.JwtHeader) => {
+      const key = await resolveKey(header as unknown as Record<string, unknown>);
+      if (!(key instanceof KeyObject)) throw new KeyRefusal(key);
+      return key;
+    },
+  } as unknown as koaJwt.Options);
+  const verify = async (ctx: Context, token: string): Promise<Verdict> => {
     const malformed = invalid('the token is malformed (expected a signed JWT: header.payload.signature)');
     const parts = JWS_COMPACT.exec(token);
     if (!parts) return malformed;
@@ -204,15 +167,33 @@ export function authentication(config: Config): Middleware<AppState> {
     // Checked before a key is looked up, so a token with a foreign alg never makes us fetch keys.
     if (!algorithms.includes(header['alg']))
       return invalid(`the token's algorithm is not accepted (accepted: ${algorithms.join(', ')})`);
-    const key = await resolveKey(header);
-    if (!(key instanceof KeyObject)) return { refusal: key };
+    (ctx.state as { bearer?: string }).bearer = token;
     try {
-      return { payload: jwt.verify(token, key, verifyOptions) as Record<string, unknown> };
+      await verifier(ctx, async () => undefined);
+      return { payload: (ctx.state as { jwt?: Record<string, unknown> }).jwt ?? {} };
     } catch (err) {
-      return invalid(verificationFailure(err, algorithms));
+      // koa-jwt wraps every failure in a 401 carrying the original error.
+      const original = (err as { originalError?: unknown }).originalError ?? err;
+      if (original instanceof KeyRefusal) return { refusal: original.refusal };
+      if (original instanceof ServiceUnavailableError) throw original;
+      return invalid(verificationFailure(original, algorithms));
+    } finally {
+      delete (ctx.state as { bearer?: string }).bearer;
     }
   };
+  return verify;
+}
 
+/**
+ * Authentication, before the body is read: the Bearer token must be a JWS with a pinned algorithm
+ * (HS256 with `JWT_SECRET`, or RS256/ES256 keys from `JWT_JWKS_URI`, so an HS256 token signed with
+ * a public key is refused), no `crit` header, a valid signature, `exp` in the future, `iat` not
+ * ahead of our clock, `iss`/`aud` when configured, and well-formed `sub`, `roles` and `teams`.
+ * Every refusal is a 401 with a `WWW-Authenticate` challenge (RFC 6750 §3) and a detail in our
+ * words; a token that was presented gets `error="invalid_token"`, a request without one none.
+ */
+export function authentication(config: Config): Middleware<AppState> {
+  const verify = tokenVerifier(config);
   const refuse = (ctx: Context, refusal: Refusal): AuthenticationError => {
     authFailures.inc({ status: '401', reason: refusal.reason });
     ctx.set(
@@ -242,7 +223,7 @@ export function authentication(config: Config): Middleware<AppState> {
         detail: 'the Authorization header must be "Bearer <token>" with one token',
       });
     }
-    const verdict = await verify(token);
+    const verdict = await verify(ctx, token);
     if ('refusal' in verdict) throw refuse(ctx, verdict.refusal);
     const parsed = claimsSchema.safeParse(verdict.payload);
     if (!parsed.success) {

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import {
   AuthenticationError,
@@ -11,6 +12,7 @@ import {
   ServiceUnavailableError,
   type Violation,
 } from '../domain/errors';
+import { isUnavailable } from '../unavailable';
 import type { AppState } from './types';
 
 interface Problem {
@@ -47,24 +49,21 @@ const DOMAIN_STATUS: [new (...args: never[]) => DomainError, number, string][] =
   [ServiceUnavailableError, 503, 'service-unavailable'],
 ];
 
-// Connection exceptions (08…, except 08P01 protocol_violation: a statement the server refused, a
-// bug, not an outage), admin/crash shutdowns (57P01-57P03), insufficient resources (53…).
-const PG_UNAVAILABLE = /^(08(?!P01)|57P0|53)/;
-const NET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+// How Node reports a client's connection closing under a request: the request stream's 'aborted'
+// (ECONNRESET), a reset or broken socket, a stream closed early, or llhttp's parse error when the
+// connection ends mid-message (HPE_INVALID_EOF_STATE).
+const CLIENT_GONE_CODES = new Set(['ECONNRESET', 'ECONNABORTED', 'EPIPE', 'ERR_STREAM_PREMATURE_CLOSE']);
 
 /**
- * True when `err` means a dependency (PostgreSQL, Temporal) is down rather than a bug: connection
- * errors, pool timeouts, PostgreSQL admin shutdowns, gRPC UNAVAILABLE/DEADLINE_EXCEEDED.
+ * True when `err` is the client closing or resetting its own connection under the request `req`,
+ * not a dependency going down: the code says "connection" and this request's stream or socket is
+ * the one that is gone (so no answer can reach anyone either).
  */
-export function isUnavailable(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const o = e as { code?: unknown; name?: string; message?: string };
-    if (typeof o.code === 'string' && (NET_CODES.has(o.code) || PG_UNAVAILABLE.test(o.code))) return true;
-    // gRPC status codes: 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED.
-    if (o.name === 'ServiceError' || o.name === 'ConnectionError' || o.code === 14 || o.code === 4) return true;
-    if (typeof o.message === 'string' && /Knex: Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED|Failed to connect/i.test(o.message)) return true;
-  }
-  return false;
+export function isClientAbort(err: unknown, req: IncomingMessage): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !(CLIENT_GONE_CODES.has(code) || code.startsWith('HPE_'))) return false;
+  return req.readableAborted || req.socket?.destroyed === true;
 }
 
 /** Writes an RFC 9457 problem document. */
@@ -90,10 +89,19 @@ export function writeProblem(
 
 /**
  * The one error middleware, first in the chain after the correlation id: domain errors become problem
- * documents with their status; 4xx errors from Koa keep their status and message; a down dependency
+ * documents with their status; 4xx errors from Koa keep their status and message; a client that
+ * closed its connection mid-body is a 400 (which rarely reaches it) and no error; a down dependency
  * is 503; anything else is a logged 500 whose body says nothing internal.
  */
 export const errorHandler: Middleware<AppState> = async (ctx, next) => {
+  // Koa reports a socket's error (a client closing mid-body: llhttp's parse error, a reset) through
+  // ctx.onerror to the app's 'error' event, whose default prints a plain-text stack to stderr. A
+  // client that went away is no error of ours: the request line already says so.
+  const report = ctx.onerror;
+  ctx.onerror = (err) => {
+    if (err && isClientAbort(err, ctx.req)) return;
+    report.call(ctx, err);
+  };
   try {
     await next();
     if (ctx.status === 404 && ctx.body === undefined) {
@@ -101,31 +109,64 @@ export const errorHandler: Middleware<AppState> = async (ctx, next) => {
     } else if (ctx.status === 405 && (ctx.body === undefined || typeof ctx.body === 'string')) {
       writeProblem(ctx, 405, 'method-not-allowed', `${ctx.method} is not allowed on ${ctx.path}`);
     }
-  } catch (err) {
+  } catch (caught) {
+    // Only while the body was still coming: a reset PostgreSQL connection after a client that had
+    // sent everything hung up is still an outage.
+    const err =
+      isClientAbort(caught, ctx.req) && !ctx.req.complete
+        ? new InputError('the client closed the connection before the whole body arrived', [
+            {
+              rule: 'json',
+              field: 'body',
+              message: 'the body is incomplete',
+              hint: 'send the whole body the Content-Length announces, and wait for the answer',
+            },
+          ])
+        : caught;
     const mapped = DOMAIN_STATUS.find(([cls]) => err instanceof cls);
     if (mapped && err instanceof DomainError) {
       const [, status, slug] = mapped;
-      const violations = err instanceof InputError && err.violations.length > 0 ? { violations: err.violations } : {};
+      const violations =
+        err instanceof InputError && err.violations.length > 0 ? { violations: err.violations } : {};
       writeProblem(ctx, status, slug, err.message, {
         ...violations,
         ...err.extra,
       });
-      if (status >= 500) ctx.state.log.warn({ err: { name: err.name, message: err.message } }, 'dependency unavailable');
+      if (status >= 500)
+        ctx.state.log.warn({ err: { name: err.name, message: err.message } }, 'dependency unavailable');
       return;
     }
     const status = (err as { status?: unknown }).status;
     if (typeof status === 'number' && status >= 400 && status < 500) {
-      const message = (err as { expose?: boolean; message?: string }).expose !== false ? (err as Error).message : TITLES[status];
-      writeProblem(ctx, status, status === 401 ? 'unauthenticated' : 'invalid-request', message ?? 'bad request');
+      const message =
+        (err as { expose?: boolean; message?: string }).expose !== false
+          ? (err as Error).message
+          : TITLES[status];
+      writeProblem(
+        ctx,
+        status,
+        status === 401 ? 'unauthenticated' : 'invalid-request',
+        message ?? 'bad request',
+      );
       return;
     }
     if (isUnavailable(err)) {
       ctx.state.log.warn({ err }, 'dependency unavailable');
-      writeProblem(ctx, 503, 'service-unavailable', 'a dependency of the platform is unavailable; retry later');
+      writeProblem(
+        ctx,
+        503,
+        'service-unavailable',
+        'a dependency of the platform is unavailable; retry later',
+      );
       ctx.set('Retry-After', '5');
       return;
     }
     ctx.state.log.error({ err }, 'unhandled error');
-    writeProblem(ctx, 500, 'internal-error', 'an internal error occurred; quote the correlation id when reporting it');
+    writeProblem(
+      ctx,
+      500,
+      'internal-error',
+      'an internal error occurred; quote the correlation id when reporting it',
+    );
   }
 };

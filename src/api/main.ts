@@ -3,6 +3,7 @@ import { loadConfig, requireAuthConfig, requireExternalServices } from '../confi
 import { initORM } from '../db/orm';
 import { createLogger } from '../logger';
 import { startApi } from './server';
+import { exitOnStartFailure } from '../fatal';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -23,7 +24,4 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => stop('SIGINT'));
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+main().catch(exitOnStartFailure);

@@ -68,10 +68,18 @@ export const decisionCreate = z.strictObject({
 
 export const cancelBody = z.strictObject({ reason: z.string().max(2000).optional() }).optional();
 
+/**
+ * A policy as PUT takes it: `kind`, `enabled`, `config`. The representation GET returns is accepted
+ * as it is (read it, change a value, send it back): its read-only fields `updated_at` and
+ * `updated_by` are ignored, and `name`, when present, must be the name in the path.
+ */
 export const policyPut = z.strictObject({
   kind: z.enum(POLICY_KINDS as [string, ...string[]]),
   enabled: z.boolean().default(true),
   config: z.record(z.string(), z.unknown()),
+  name: z.string().max(63).optional(),
+  updated_at: z.string().max(64).nullable().optional(),
+  updated_by: z.string().max(255).nullable().optional(),
 });
 
 export const EVALUATE_ACTIONS = ['service.create', 'service.update', 'environment.create', 'deployment.create'] as const;
@@ -83,3 +91,22 @@ export const policyEvaluate = z.strictObject({
 
 /** Idempotency keys as clients send them. */
 export const idempotencyKey = z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/, '1-255 characters of A-Z a-z 0-9 . _ : -');
+
+/**
+ * A positive integer as a path or query string, spelled one way only: decimal digits without a sign,
+ * leading zeros, spaces, exponent or fraction (`42`, never `+42`, `042`, `0x2a`, `4.2e1`), at most
+ * `max`. Coercing (`Number('0x10')` is 16) would let many strings name one row.
+ */
+export function canonicalInt(max: number, example: string) {
+  const hint = `write it as decimal digits without sign, leading zeros or spaces, from 1 to ${max}, e.g. ${example}`;
+  return z
+    .string()
+    .refine((s) => /^[1-9][0-9]*$/.test(s) && Number(s) <= max, {
+      message: `not a whole number from 1 to ${max} in canonical form`,
+      params: { hint },
+    })
+    .transform(Number);
+}
+
+/** Positive integer path ids (PostgreSQL int: at most 2^31 - 1). */
+export const idParam = canonicalInt(2_147_483_647, '42');

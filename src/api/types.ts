@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import type { Actor } from '../domain/types';
+import type { TemporalJobs } from '../temporal/jobs';
 
 /** What the API's routes need: config, ORM, Temporal client and logger. */
 export interface AppDeps {
@@ -10,6 +11,11 @@ export interface AppDeps {
   orm: MikroORM;
   temporal: Client;
   logger: Logger;
+}
+
+/** What the routes run over: the app's dependencies and Temporal's jobs built on its client. */
+export interface ApiDeps extends AppDeps {
+  jobs: TemporalJobs;
 }
 
 /** `ctx.state` of every request. */
@@ -20,6 +26,4 @@ export interface AppState {
   jwt?: Record<string, unknown>;
   /** The caller, once the token's claims were checked. */
   actor?: Actor;
-  /** The body, parsed as JSON whatever the Content-Type; undefined when empty. */
-  body?: unknown;
 }

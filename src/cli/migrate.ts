@@ -1,6 +1,7 @@
 /** `npm run migrate [-- up|down|pending]`: applies (or reverts the last of) the migrations on DATABASE_URL. */
 import { loadConfig } from '../config';
 import { initORM } from '../db/orm';
+import { exitOnStartFailure } from '../fatal';
 
 async function main(): Promise<void> {
   const command = process.argv[2] ?? 'up';
@@ -26,7 +27,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+main().catch(exitOnStartFailure);

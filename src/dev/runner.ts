@@ -8,16 +8,38 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config';
 import { initORM, migrateUp } from '../db/orm';
-import { createLogger } from '../logger';
+import { createLogger, type DestinationStream, type Logger } from '../logger';
 import { startApi } from '../api/server';
 import { devSecret, signToken } from '../auth/tokens';
 import { installRuntime } from '../worker/runtime';
 import { createWorker } from '../worker/worker';
 import { ensureDatabase, startEmbeddedPostgres } from './postgres';
 import { findTemporalCli, startTemporalDevServer } from './temporal-server';
+import { exitOnStartFailure } from '../fatal';
 
 const DEV_PG_PORT = Number(process.env['DEV_PG_PORT'] ?? 54329);
 const DEV_TEMPORAL_PORT = Number(process.env['DEV_TEMPORAL_PORT'] ?? 7233);
+
+/** The runner's loggers, one per component, all from one root so their lines share a destination. */
+export interface DevLoggers {
+  dev: Logger;
+  postgres: Logger;
+  temporal: Logger;
+  worker: Logger;
+  api: Logger;
+}
+
+/** Builds the dev runner's loggers (`destination` is for tests that read the raw lines). */
+export function devLoggers(level: string, destination?: DestinationStream): DevLoggers {
+  const dev = createLogger(level, { component: 'dev', ...(destination ? { destination } : {}) });
+  return {
+    dev,
+    postgres: dev.child({ component: 'postgres' }),
+    temporal: dev.child({ component: 'temporal' }),
+    worker: dev.child({ component: 'worker' }),
+    api: dev.child({ component: 'api' }),
+  };
+}
 
 async function main(): Promise<void> {
   const base = loadConfig();
@@ -25,14 +47,17 @@ async function main(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   // Only this runner may invent a secret: generated once and kept under DATA_DIR.
   const secret = base.JWT_SECRET ?? (base.JWT_JWKS_URI ? undefined : devSecret(dataDir));
-  const logger = createLogger(base.LOG_LEVEL, { component: 'dev' });
+  const loggers = devLoggers(base.LOG_LEVEL);
+  const logger = loggers.dev;
   const say = (line: string): void => logger.info(line);
   const cleanups: (() => Promise<void>)[] = [];
 
   let databaseUrl = base.DATABASE_URL;
   if (!databaseUrl) {
     say(`starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in ${path.join(dataDir, 'pg')})`);
-    const pg = await startEmbeddedPostgres(path.join(dataDir, 'pg'), DEV_PG_PORT, (l) => logger.debug({ component: 'postgres' }, l));
+    const pg = await startEmbeddedPostgres(path.join(dataDir, 'pg'), DEV_PG_PORT, (l) =>
+      loggers.postgres.debug(l),
+    );
     cleanups.unshift(pg.stop);
     databaseUrl = await ensureDatabase(pg.adminUrl, 'idp');
   }
@@ -49,7 +74,7 @@ async function main(): Promise<void> {
         uiPort: DEV_TEMPORAL_PORT + 1000,
         dbFile: path.join(dataDir, 'temporal.db'),
         namespace: base.TEMPORAL_NAMESPACE,
-        log: (l) => logger.debug({ component: 'temporal' }, l),
+        log: (l) => loggers.temporal.debug(l),
       });
       cleanups.unshift(server.stop);
       temporalAddress = server.address;
@@ -59,25 +84,46 @@ async function main(): Promise<void> {
       say('no temporal binary and no Go toolchain: falling back to the SDK-downloaded dev server');
       const { TestWorkflowEnvironment } = await import('@temporalio/testing');
       const env = await TestWorkflowEnvironment.createLocal({
-        server: { ip: '127.0.0.1', port: DEV_TEMPORAL_PORT, dbFilename: path.join(dataDir, 'temporal.db'), ui: true, uiPort: DEV_TEMPORAL_PORT + 1000 },
+        server: {
+          ip: '127.0.0.1',
+          port: DEV_TEMPORAL_PORT,
+          dbFilename: path.join(dataDir, 'temporal.db'),
+          ui: true,
+          uiPort: DEV_TEMPORAL_PORT + 1000,
+        },
       });
       cleanups.unshift(() => env.teardown());
       temporalAddress = `127.0.0.1:${DEV_TEMPORAL_PORT}`;
     }
   }
 
-  const config = { ...base, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporalAddress, TEMPORAL_UI_URL: temporalUi, JWT_SECRET: secret };
+  const config = {
+    ...base,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_UI_URL: temporalUi,
+    JWT_SECRET: secret,
+  };
   installRuntime(config, logger, { handleSignals: false });
   const orm = await initORM(databaseUrl);
   cleanups.unshift(() => orm.close());
   const applied = await migrateUp(orm);
   say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema up to date');
 
-  const worker = await createWorker({ config, orm, logger: logger.child({ component: 'worker' }) });
+  const worker = await createWorker({ config, orm, logger: loggers.worker });
   const workerDone = worker.run();
-  const api = await startApi(config, orm, logger.child({ component: 'api' }));
+  const api = await startApi(config, orm, loggers.api);
 
-  const token = secret ? signToken(secret, { sub: 'admin', roles: ['PLATFORM_ADMIN'], teams: [], ttl: '12h', issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE }) : '(JWKS configured: bring your own token)';
+  const token = secret
+    ? signToken(secret, {
+        sub: 'admin',
+        roles: ['PLATFORM_ADMIN'],
+        teams: [],
+        ttl: '12h',
+        issuer: config.JWT_ISSUER,
+        audience: config.JWT_AUDIENCE,
+      })
+    : '(JWKS configured: bring your own token)';
   process.stdout.write(
     [
       '',
@@ -109,7 +155,7 @@ async function main(): Promise<void> {
   process.once('SIGTERM', () => void stop('SIGTERM'));
 }
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? (err.stack ?? err.message) : err);
-  process.exit(1);
-});
+// Only when run as the program: tests import this module for devLoggers.
+if (require.main === module) {
+  main().catch(exitOnStartFailure);
+}

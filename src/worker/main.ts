@@ -6,6 +6,7 @@ import { createLogger } from '../logger';
 import { registry } from '../metrics';
 import { installRuntime } from './runtime';
 import { createWorker } from './worker';
+import { exitOnStartFailure } from '../fatal';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -31,7 +32,4 @@ async function main(): Promise<void> {
 }
 
 
-main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+main().catch(exitOnStartFailure);

@@ -296,4 +296,48 @@ describe('failures and cancellation', () => {
     await waitForStatus(stack, res.body.id, 'cancelled', 15_000);
     expect(await stack.orm.em.fork().count(AuditLog, { action: 'deployment.cancelled', targetId: String(res.body.id) })).toBe(1);
   });
+
+  it('audits a deployment cancelled before its run started like one its run cancelled', async () => {
+    const p = await pipeline();
+    const run = await stack.http.post(deployUrl(p.service.id, p.dev.id)).set(auth(admin)).send({ version: '9.1.0', config: { simulate: { delay_ms: 20_000 } } });
+    await waitForStatus(stack, run.body.id, 'in_progress');
+    expect((await stack.http.post(`/api/deployments/${run.body.id}/cancel`).set(auth(admin))).status).toBe(202);
+    await waitForStatus(stack, run.body.id, 'cancelled', 15_000);
+
+    // A pending row whose run was never started (its start's answer was lost, say): the API ends it.
+    const em = stack.orm.em.fork();
+    const now = new Date();
+    const orphan = em.create(Deployment, {
+      id: 1_900_000_000 + Math.floor(Math.random() * 1000),
+      jobId: uniq('deploy-orphan'),
+      serviceId: p.service.id,
+      environmentId: p.staging.id,
+      tier: 'staging',
+      version: '9.1.0',
+      status: 'pending',
+      requestedBy: 'root-admin',
+      team: p.team.name,
+      correlationId: 'orphan',
+      timeline: [{ status: 'pending', at: now.toISOString(), actor: 'root-admin' }],
+      createdAt: now,
+      updatedAt: now,
+    });
+    await em.flush();
+    expect((await stack.http.post(`/api/deployments/${orphan.id}/cancel`).set(auth(admin))).status).toBe(202);
+    expect((await stack.http.get(`/api/deployments/${orphan.id}`).set(auth(admin))).body.status).toBe('cancelled');
+
+    const entry = async (id: number, jobId: string) => {
+      const rows = await stack.orm.em.fork().find(AuditLog, { action: 'deployment.cancelled', targetId: String(id) });
+      expect(rows).toHaveLength(1);
+      const e = rows[0]!;
+      expect(e).toMatchObject({ outcome: 'success', targetType: 'deployment', team: p.team.name, dedupeKey: `${jobId}:status:cancelled` });
+      expect(e.details).toMatchObject({ to: 'cancelled', job_id: jobId, detail: expect.any(String) });
+      return e;
+    };
+    const byRun = await entry(run.body.id, run.body.job_id);
+    const byApi = await entry(orphan.id, orphan.jobId);
+    expect(byRun.details['from']).toBe('in_progress');
+    expect(byApi.details['from']).toBe('pending');
+    expect(byApi.actor).toBe('root-admin');
+  });
 });

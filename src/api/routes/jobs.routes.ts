@@ -1,37 +1,15 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { Deployment, Environment } from '../../domain/entities';
-import { NotFoundError, ServiceUnavailableError } from '../../domain/errors';
-import { isTerminal } from '../../domain/types';
-import { isUnavailable } from '../errors';
+import { getJob } from '../../services/jobs.service';
 import { route } from '../route';
 import { temporalUiUrl } from '../serializers';
-import type { AppDeps, AppState } from '../types';
-
-type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'terminated' | 'timed_out';
-
-/** What the row says the run's status was, for runs Temporal has forgotten (after retention). */
-function statusFromRow(row: { status: string }): JobStatus {
-  switch (row.status) {
-    case 'succeeded':
-    case 'ready':
-      return 'completed';
-    case 'cancelled':
-      return 'cancelled';
-    case 'pending':
-    case 'awaiting_approval':
-    case 'in_progress':
-    case 'provisioning':
-      return 'running';
-    default:
-      return 'failed';
-  }
-}
+import type { ApiDeps, AppState } from '../types';
 
 /** Jobs: the Temporal runs behind provisioning and deployments, joined with their rows. */
-export function registerJobRoutes(router: Router<AppState>, deps: AppDeps): void {
+export function registerJobRoutes(router: Router<AppState>, deps: ApiDeps): void {
   route(
     router,
+    deps,
     {
       method: 'get',
       path: '/jobs/:job_id',
@@ -41,41 +19,18 @@ export function registerJobRoutes(router: Router<AppState>, deps: AppDeps): void
       responses: { 200: 'the job', 404: 'no such job', 503: 'Temporal unavailable' },
     },
     async (ctx, { params }) => {
-      const em = deps.orm.em.fork();
-      const deployment = await em.findOne(Deployment, { jobId: params.job_id });
-      const environment = deployment ? null : await em.findOne(Environment, { jobId: params.job_id });
-      const row = deployment ?? environment;
-      if (!row) throw new NotFoundError(`job ${params.job_id} does not exist`);
-      let status = statusFromRow(row);
-      let startedAt: Date | null = row.createdAt;
-      let closedAt: Date | null = deployment ? deployment.finishedAt : environment!.status === 'provisioning' ? null : environment!.updatedAt;
-      let fromTemporal = false;
-      try {
-        const description = await deps.temporal.workflow.getHandle(params.job_id).describe();
-        status = description.status.name.toLowerCase() as JobStatus;
-        startedAt = description.startTime;
-        closedAt = description.closeTime ?? null;
-        fromTemporal = true;
-      } catch (err) {
-        const name = (err as Error).name;
-        if (name !== 'WorkflowNotFoundError') {
-          if (isUnavailable(err)) throw new ServiceUnavailableError('Temporal is unavailable; the job row says ' + row.status);
-          throw err;
-        }
-        // Temporal forgot the run (retention) or never started it: the row is the record.
-        if (deployment && !isTerminal(deployment.status)) status = 'running';
-      }
+      const job = await getJob(deps, params.job_id);
       ctx.body = {
-        job_id: params.job_id,
-        kind: deployment ? 'deployment' : 'provisioning',
-        status,
-        resource: deployment ? { type: 'deployment', id: deployment.id } : { type: 'environment', id: environment!.id },
-        resource_status: row.status,
-        temporal_ui_url: temporalUiUrl(deps.config, params.job_id),
-        started_at: startedAt?.toISOString() ?? null,
-        closed_at: closedAt?.toISOString() ?? null,
-        error: row.error,
-        source: fromTemporal ? 'temporal' : 'database',
+        job_id: job.jobId,
+        kind: job.kind,
+        status: job.status,
+        resource: job.resource,
+        resource_status: job.resourceStatus,
+        temporal_ui_url: temporalUiUrl(deps.config, job.jobId),
+        started_at: job.startedAt?.toISOString() ?? null,
+        closed_at: job.closedAt?.toISOString() ?? null,
+        error: job.error,
+        source: job.source,
       };
     },
   );
