@@ -1,5 +1,6 @@
 import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261125000001Initial } from './Migration20261125000001_initial';
+import { Migration20261201000001PolicyDurations } from './Migration20261201000001_policy_durations';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list runs from `src` under
@@ -7,4 +8,5 @@ import { Migration20261125000001Initial } from './Migration20261125000001_initia
  */
 export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261125000001_initial', class: Migration20261125000001Initial },
+  { name: 'Migration20261201000001_policy_durations', class: Migration20261201000001PolicyDurations },
 ];

@@ -75,7 +75,7 @@ describe('migrations on an empty database', () => {
   });
 
   it('up creates every table', async () => {
-    const applied = await orm!.getMigrator().up();
+    const applied = await orm!.getMigrator().up({ to: 'Migration20261125000001_initial' });
     expect(applied.map((m) => m.name)).toEqual(['Migration20261125000001_initial']);
     expect(await tables()).toEqual(TABLES);
     expect(await appliedMigrations()).toEqual(['Migration20261125000001_initial']);
@@ -96,6 +96,36 @@ describe('migrations on an empty database', () => {
       'promotion_order',
       'restricted_config_keys',
     ]);
+  });
+
+  it('the policy-durations migration rewrites stored timeouts outside 1 s to a year, and only those', async () => {
+    const stored: [string, unknown, unknown][] = [
+      ['pa_zero', '0s', '1s'],
+      ['pa_zero_ms', '0ms', '1s'],
+      ['pa_half', '500ms', '1s'],
+      ['pa_number', 0, '1s'],
+      ['pa_huge', '9999999d', '365d'],
+      ['pa_huge_number', 40_000_000, '365d'],
+      ['pa_day', '24h', '24h'],
+      ['pa_ms', '1500ms', '1500ms'],
+      ['pa_year', '365d', '365d'],
+    ];
+    for (const [name, timeout] of stored) {
+      await db!.query(
+        `insert into platform_policy (name, kind, enabled, config, updated_at, updated_by) values ($1, 'prod_approvals', false, $2, now(), 'test')`,
+        [name, JSON.stringify({ tier: 'prod', required: 1, timeout })],
+      );
+    }
+    const applied = await orm!.getMigrator().up();
+    expect(applied.map((m) => m.name)).toEqual(['Migration20261201000001_policy_durations']);
+    const rows = await db!.query<{ name: string; config: { timeout: unknown }; updated_by: string }>(
+      `select name, config, updated_by from platform_policy where name like 'pa\\_%' order by name`,
+    );
+    const after = Object.fromEntries(rows.rows.map((r) => [r.name, r.config.timeout]));
+    expect(after).toEqual(Object.fromEntries(stored.map(([name, , expected]) => [name, expected])));
+    // The seeded policy (24h) is untouched.
+    expect((await policies()).find((p) => p.name === 'prod_approvals')).toMatchObject({ updated_by: 'system' });
+    await db!.query(`delete from platform_policy where name like 'pa\\_%'`);
   });
 
   it('up creates the environment lock as a partial unique index on deployment', async () => {
@@ -199,20 +229,20 @@ describe('migrations on an empty database', () => {
   });
 
   it('down removes every table and the record of the migration', async () => {
-    const reverted = await orm!.getMigrator().down();
-    expect(reverted.map((m) => m.name)).toEqual(['Migration20261125000001_initial']);
+    const reverted = await orm!.getMigrator().down({ to: 0 });
+    expect(reverted.map((m) => m.name)).toEqual(['Migration20261201000001_policy_durations', 'Migration20261125000001_initial']);
     expect(await tables()).toEqual([]);
     expect(await appliedMigrations()).toEqual([]);
     const idx = await db!.query(
       `select indexname from pg_indexes where schemaname = 'public' and tablename <> 'mikro_orm_migrations'`,
     );
     expect(idx.rows).toEqual([]);
-    expect(await orm!.getMigrator().getPendingMigrations()).toHaveLength(1);
+    expect(await orm!.getMigrator().getPendingMigrations()).toHaveLength(2);
   });
 
   it('up again recreates everything: the round trip is repeatable', async () => {
     const applied = await orm!.getMigrator().up();
-    expect(applied.map((m) => m.name)).toEqual(['Migration20261125000001_initial']);
+    expect(applied.map((m) => m.name)).toEqual(['Migration20261125000001_initial', 'Migration20261201000001_policy_durations']);
     expect(await tables()).toEqual(TABLES);
     expect(await policies()).toHaveLength(5);
     const lock = await db!.query(
