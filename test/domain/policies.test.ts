@@ -1,5 +1,6 @@
 /**
- * Unit tests of the pure guardrails in src/domain/policies.ts. No database, no Temporal: every policy
+ * Unit tests of the pure guardrails in src/domain/policies.ts and the restricted-key matcher in
+ * src/domain/restricted-keys.ts. No database, no Temporal: every policy
  * set is built from the shipped defaults (or a variation of them) with buildPolicySet.
  */
 import {
@@ -12,13 +13,12 @@ import {
   evaluateDeploymentConfig,
   evaluateEnvironment,
   evaluateServiceTags,
-  findRestrictedKeys,
   prerequisiteTier,
-  redactRestricted,
   type PolicyKind,
   type StoredPolicy,
 } from '../../src/domain/policies';
 import type { Violation } from '../../src/domain/errors';
+import { findRestrictedKeys, redactRestricted } from '../../src/domain/restricted-keys';
 
 /** The shipped policies, all enabled, as stored rows. */
 const defaultRows = (): StoredPolicy[] => DEFAULT_POLICIES.map((p) => ({ ...p, enabled: true }));
