@@ -7,7 +7,8 @@ import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 import { AuditLog, Deployment, Service, Team } from '../domain/entities';
 import { GuardrailError, NotAllowedError, type Violation } from '../domain/errors';
 import { auditEntry, type AuditFacts } from '../domain/lifecycle';
-import { redactRestricted, type PolicySet } from '../domain/policies';
+import type { PolicySet } from '../domain/policies';
+import { redactRestricted } from '../domain/restricted-keys';
 import { authFailures, guardrailViolations } from '../metrics';
 import type { Caller } from './caller';
 
