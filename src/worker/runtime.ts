@@ -16,8 +16,8 @@ export function sdkLogger(logger: Logger): DefaultLogger {
 }
 
 /**
- * Installs the Temporal runtime once per process, before any connection: the SDK's own logs go to
- * pino, and its metrics (task latencies, poll counts…) to a Prometheus endpoint when
+ * Installs the Temporal runtime once per process, before any connection: the SDK's own logs and
+ * its native core's go to pino, and its metrics (task latencies, poll counts…) to a Prometheus endpoint when
  * `TEMPORAL_METRICS_BIND` is set.
  */
 export function installRuntime(config: Config, logger: Logger, opts: { handleSignals?: boolean } = {}): void {
@@ -26,8 +26,11 @@ export function installRuntime(config: Config, logger: Logger, opts: { handleSig
     // process with more to stop (the dev runner) handles signals itself instead.
     ...(opts.handleSignals === false ? { shutdownSignals: [] } : {}),
     logger: sdkLogger(logger),
-    ...(config.TEMPORAL_METRICS_BIND
-      ? { telemetryOptions: { metrics: { prometheus: { bindAddress: config.TEMPORAL_METRICS_BIND } } } }
-      : {}),
+    telemetryOptions: {
+      // The native core's lines (a refused workflow task, a lost poller…) through the same logger:
+      // without `forward` core prints them to the console as plain text, outside the JSON log.
+      logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
+      ...(config.TEMPORAL_METRICS_BIND ? { metrics: { prometheus: { bindAddress: config.TEMPORAL_METRICS_BIND } } } : {}),
+    },
   });
 }
