@@ -17,13 +17,22 @@ import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/wo
 import { loadConfig } from '../src/config';
 import { createTemporalClient } from '../src/temporal/connection';
 import { SEARCH_ATTRIBUTES, WORKFLOW_TYPES, type DeployInput } from '../src/workflows/contract';
+import { eventually, sleep } from '../test/support/eventually';
+import type { Platform } from '../test/support/platform';
+import { cpuMs } from '../test/support/process-usage';
+import { ROOT, nodeEntry, spawnChild } from '../test/support/spawn';
 import { combine, concurrentLoad, httpLoad, percentile, withoutSamples, type LoadResult } from './bench/load';
-import { ROOT, cpuMs, envInt, formatTable, machineInfo, say, sleep, spawnNode, startPlatform, waitFor, type Platform } from './lib/platform';
+import { startScriptPlatform } from './lib/platform';
+import { formatTable, machineInfo, say } from './lib/report';
+import { envInt } from './lib/settings';
 
 const flag = (name: string): boolean => process.argv.includes(name);
 const QUICK = flag('--quick');
 /** `--only=reads,e2e` runs some figures (RSS is always reported). */
-const only = process.argv.find((a) => a.startsWith('--only='))?.slice(7).split(',');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
 const wanted = (phase: 'pages' | 'reads' | 'triggers' | 'e2e'): boolean => !only || only.includes(phase);
 
 const settings = {
@@ -61,10 +70,25 @@ interface Figure {
 const figures: Figure[] = [];
 const details: Record<string, unknown> = {};
 
-function figure(name: string, unit: string, value: number, baseline: number | null, target: { op: '>=' | '<='; limit: number } | null): void {
+function figure(
+  name: string,
+  unit: string,
+  value: number,
+  baseline: number | null,
+  target: { op: '>=' | '<='; limit: number } | null,
+): void {
   const ratio = baseline ? Math.round((value / baseline) * 100) / 100 : null;
-  const pass = target && ratio !== null ? (target.op === '>=' ? ratio >= target.limit : ratio <= target.limit) : null;
-  figures.push({ figure: name, unit, value: round(value), baseline: baseline === null ? null : round(baseline), ratio, target: target ? `${target.op} ${target.limit}` : null, pass });
+  const pass =
+    target && ratio !== null ? (target.op === '>=' ? ratio >= target.limit : ratio <= target.limit) : null;
+  figures.push({
+    figure: name,
+    unit,
+    value: round(value),
+    baseline: baseline === null ? null : round(baseline),
+    ratio,
+    target: target ? `${target.op} ${target.limit}` : null,
+    pass,
+  });
 }
 
 const round = (n: number): number => Math.round(n * 100) / 100;
@@ -75,8 +99,17 @@ async function insertIds(p: Platform, text: string, values: unknown[] = []): Pro
   return (await p.sql.query<{ id: number }>(text, values)).rows.map((r) => r.id);
 }
 
-/** A service with `envCount` ready dev environments named `<prefix>-<n>`, inserted directly. */
-async function serviceWithEnvironments(p: Platform, name: string, envCount: number, prefix: string): Promise<{ serviceId: number; envIds: number[] }> {
+/**
+ * A service with `envCount` ready dev environments named `<prefix>-<n>`, inserted straight into the
+ * database (not the API fixtures of test/support/fixtures.ts): hundreds of provisioning runs would
+ * fill the Temporal server the trigger figure measures.
+ */
+async function insertServiceWithEnvironments(
+  p: Platform,
+  name: string,
+  envCount: number,
+  prefix: string,
+): Promise<{ serviceId: number; envIds: number[] }> {
   const [serviceId] = await insertIds(
     p,
     `insert into service (name, tags, team_id, description, created_at, updated_at)
@@ -151,22 +184,44 @@ type ReadResult = LoadResult & { cpuMsPerRequest: Record<string, number> };
  * One GET path: a short warm-up, then `seconds` of load at `connections` (by default the latency
  * settings), with the CPU each process spent per request.
  */
-async function readLoad(p: Platform, baseUrl: string, urlPath: string, o: ReadOptions = {}): Promise<ReadResult> {
+async function readLoad(
+  p: Platform,
+  baseUrl: string,
+  urlPath: string,
+  o: ReadOptions = {},
+): Promise<ReadResult> {
   const headers = o.token ? { authorization: `Bearer ${o.token}` } : undefined;
   const connections = o.connections ?? settings.latencyConnections;
-  if (o.warmup !== false && settings.warmupSeconds > 0) await httpLoad({ baseUrl, path: urlPath, headers, connections, seconds: settings.warmupSeconds });
-  const load = (): Promise<LoadResult> => httpLoad({ baseUrl, path: urlPath, headers, connections, seconds: o.seconds ?? settings.readSeconds });
+  if (o.warmup !== false && settings.warmupSeconds > 0)
+    await httpLoad({ baseUrl, path: urlPath, headers, connections, seconds: settings.warmupSeconds });
+  const load = (): Promise<LoadResult> =>
+    httpLoad({ baseUrl, path: urlPath, headers, connections, seconds: o.seconds ?? settings.readSeconds });
   const { result, cpuMsPerOp } = await withCpu(p, (r) => r.requests, load, o.extra);
-  if (result.non2xx + result.errors > 0) throw new Error(`GET ${urlPath}: ${JSON.stringify(result.statuses)}, ${result.errors} errors`);
+  if (result.non2xx + result.errors > 0)
+    throw new Error(`GET ${urlPath}: ${JSON.stringify(result.statuses)}, ${result.errors} errors`);
   return { ...result, cpuMsPerRequest: cpuMsPerOp };
 }
 
 /** Figure 4: history and audit pages, first and deep, at the table's current size. */
-async function measurePages(p: Platform, token: string, serviceId: number, envId: number): Promise<Record<string, ReadResult>> {
+async function measurePages(
+  p: Platform,
+  token: string,
+  serviceId: number,
+  envId: number,
+): Promise<Record<string, ReadResult>> {
   const filter = 'action=deployment.succeeded';
   // Deep pages: the oldest full page, reached with the cursor the page before it would return.
-  const historyDeep = (await p.sql.query<{ id: number }>('select id from deployment where environment_id = $1 order by id asc offset 50 limit 1', [envId])).rows[0]!.id;
-  const auditDeep = (await p.sql.query<{ id: number }>(`select id from audit_log where action = 'deployment.succeeded' order by id asc offset 50 limit 1`)).rows[0]!.id;
+  const historyDeep = (
+    await p.sql.query<{ id: number }>(
+      'select id from deployment where environment_id = $1 order by id asc offset 50 limit 1',
+      [envId],
+    )
+  ).rows[0]!.id;
+  const auditDeep = (
+    await p.sql.query<{ id: number }>(
+      `select id from audit_log where action = 'deployment.succeeded' order by id asc offset 50 limit 1`,
+    )
+  ).rows[0]!.id;
   const paths: Record<string, string> = {
     history_first: `/api/services/${serviceId}/environments/${envId}/deployments`,
     history_deep: `/api/services/${serviceId}/environments/${envId}/deployments?cursor=${cursorAfter(historyDeep)}`,
@@ -175,21 +230,29 @@ async function measurePages(p: Platform, token: string, serviceId: number, envId
   };
   const out: Record<string, ReadResult> = {};
   for (const [name, urlPath] of Object.entries(paths)) {
-    const page = (await (await fetch(`${p.apiUrl}${urlPath}`, { headers: { authorization: `Bearer ${token}` } })).json()) as { items: unknown[] };
-    if (page.items.length !== 50) throw new Error(`${name}: expected a full page of 50, got ${page.items.length}`);
+    const page = (await (
+      await fetch(`${p.apiUrl}${urlPath}`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as { items: unknown[] };
+    if (page.items.length !== 50)
+      throw new Error(`${name}: expected a full page of 50, got ${page.items.length}`);
     out[name] = await readLoad(p, p.apiUrl, urlPath, { token });
   }
   return out;
 }
 
 /** CPU time (ms) used so far by each process of the platform, PostgreSQL's backends for this database summed. */
-async function cpuNow(p: Platform, extra: Record<string, number | undefined> = {}): Promise<Record<string, number>> {
-  const { rows } = await p.sql.query<{ pid: number }>('select pid from pg_stat_activity where datname = current_database()');
+async function cpuNow(
+  p: Platform,
+  extra: Record<string, number | undefined> = {},
+): Promise<Record<string, number>> {
+  const { rows } = await p.sql.query<{ pid: number }>(
+    'select pid from pg_stat_activity where datname = current_database()',
+  );
   const bench = process.cpuUsage();
   const out: Record<string, number> = {
     api: cpuMs(p.api.pid),
     worker: p.worker() ? cpuMs(p.worker()!.pid) : 0,
-    temporal: p.temporalPid ? cpuMs(p.temporalPid) : 0,
+    temporal: p.temporalPid() ? cpuMs(p.temporalPid()!) : 0,
     bench: (bench.user + bench.system) / 1000,
   };
   for (const r of rows) out[`pg:${r.pid}`] = cpuMs(r.pid);
@@ -202,7 +265,12 @@ async function cpuNow(p: Platform, extra: Record<string, number | undefined> = {
  * comes from on a machine whose two cores every process shares. PostgreSQL backends that ended
  * during `fn` are missed (the pools keep theirs for 30 s idle, longer than any phase's gaps).
  */
-async function withCpu<T>(p: Platform, ops: (result: T) => number, fn: () => Promise<T>, extra: Record<string, number | undefined> = {}): Promise<{ result: T; cpuMsPerOp: Record<string, number> }> {
+async function withCpu<T>(
+  p: Platform,
+  ops: (result: T) => number,
+  fn: () => Promise<T>,
+  extra: Record<string, number | undefined> = {},
+): Promise<{ result: T; cpuMsPerOp: Record<string, number> }> {
   const before = await cpuNow(p, extra);
   const result = await fn();
   const after = await cpuNow(p, extra);
@@ -212,7 +280,10 @@ async function withCpu<T>(p: Platform, ops: (result: T) => number, fn: () => Pro
     const name = key.startsWith('pg:') ? 'postgres' : key;
     per[name] = (per[name] ?? 0) + (value - (before[key] ?? 0)) / n;
   }
-  return { result, cpuMsPerOp: Object.fromEntries(Object.entries(per).map(([k, v]) => [k, Math.round(v * 1000) / 1000])) };
+  return {
+    result,
+    cpuMsPerOp: Object.fromEntries(Object.entries(per).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
+  };
 }
 
 /** A function that starts one more deployVersion run straight from a Temporal client, with the options the API uses. */
@@ -226,7 +297,15 @@ function rawStarter(p: Platform, taskQueue: string) {
     const id = ++n;
     // The API's start, field for field (src/api/workflow-starts.ts), minus the HTTP and the database.
     correlationId = randomUUID();
-    const input: DeployInput = { deploymentId: id, service: 'bench-raw', environment: `t-${id}`, tier: 'dev', version: '1.0.0', team: 'team-1', requestedBy: 'bench-admin' };
+    const input: DeployInput = {
+      deploymentId: id,
+      service: 'bench-raw',
+      environment: `t-${id}`,
+      tier: 'dev',
+      version: '1.0.0',
+      team: 'team-1',
+      requestedBy: 'bench-admin',
+    };
     await client.workflow.start(WORKFLOW_TYPES.deploy, {
       taskQueue,
       workflowId: `deploy-bench-raw-t-${id}-${taskQueue}`,
@@ -250,7 +329,12 @@ function rawStarter(p: Platform, taskQueue: string) {
 }
 
 /** Figure 1: deployment triggers per second through the API against raw starts, alternating. */
-async function measureTriggers(p: Platform, token: string, serviceId: number, envIds: number[]): Promise<void> {
+async function measureTriggers(
+  p: Platform,
+  token: string,
+  serviceId: number,
+  envIds: number[],
+): Promise<void> {
   const rawQueue = `bench-raw-${randomUUID().slice(0, 8)}`;
   const startRaw = rawStarter(p, rawQueue);
   let nextEnv = 0;
@@ -264,18 +348,23 @@ async function measureTriggers(p: Platform, token: string, serviceId: number, en
       connections: settings.connections,
       amount,
     });
-  const rawLoad = (amount: number): Promise<LoadResult> => concurrentLoad(amount, settings.connections, () => startRaw());
+  const rawLoad = (amount: number): Promise<LoadResult> =>
+    concurrentLoad(amount, settings.connections, () => startRaw());
   const cpu: { api: Record<string, number>[]; raw: Record<string, number>[] } = { api: [], raw: [] };
-  const api = async (amount: number): Promise<LoadResult> => {
-    const { result, cpuMsPerOp } = await withCpu(p, (r) => r.requests, () => apiLoad(amount));
-    cpu.api.push(cpuMsPerOp);
-    return result;
-  };
-  const raw = async (amount: number): Promise<LoadResult> => {
-    const { result, cpuMsPerOp } = await withCpu(p, (r) => r.requests, () => rawLoad(amount));
-    cpu.raw.push(cpuMsPerOp);
-    return result;
-  };
+  /** `load` with the CPU each process spent per trigger kept in `into`. */
+  const measured =
+    (load: (amount: number) => Promise<LoadResult>, into: Record<string, number>[]) =>
+    async (amount: number): Promise<LoadResult> => {
+      const { result, cpuMsPerOp } = await withCpu(
+        p,
+        (r) => r.requests,
+        () => load(amount),
+      );
+      into.push(cpuMsPerOp);
+      return result;
+    };
+  const api = measured(apiLoad, cpu.api);
+  const raw = measured(rawLoad, cpu.raw);
   const warm = Math.min(50, settings.triggers);
   await raw(warm);
   await api(warm);
@@ -294,16 +383,33 @@ async function measureTriggers(p: Platform, token: string, serviceId: number, en
   }
   const bad = [...apiRuns, ...rawRuns].filter((x) => x.non2xx + x.errors > 0);
   if (bad.length > 0) throw new Error(`triggers failed: ${JSON.stringify(bad.map((b) => b.statuses))}`);
-  const rate = (runs: LoadResult[]): number => runs.reduce((a, b) => a + b.requests, 0) / runs.reduce((a, b) => a + b.seconds, 0);
-  figure(`deployment triggers/s, ${settings.connections} concurrent (API ÷ raw workflow.start)`, '/s', rate(apiRuns), rate(rawRuns), { op: '>=', limit: 0.7 });
+  const rate = (runs: LoadResult[]): number =>
+    runs.reduce((a, b) => a + b.requests, 0) / runs.reduce((a, b) => a + b.seconds, 0);
+  figure(
+    `deployment triggers/s, ${settings.connections} concurrent (API ÷ raw workflow.start)`,
+    '/s',
+    rate(apiRuns),
+    rate(rawRuns),
+    { op: '>=', limit: 0.7 },
+  );
   // The warm-up's CPU is left out; the rounds' are averaged.
   const meanCpu = (xs: Record<string, number>[]): Record<string, number> => {
     const keys = [...new Set(xs.flatMap((x) => Object.keys(x)))];
-    return Object.fromEntries(keys.map((k) => [k, round(xs.reduce((a, x) => a + (x[k] ?? 0), 0) / xs.length)]));
+    return Object.fromEntries(
+      keys.map((k) => [k, round(xs.reduce((a, x) => a + (x[k] ?? 0), 0) / xs.length)]),
+    );
   };
   const cpuPerTrigger = { api: meanCpu(cpu.api.slice(1)), raw: meanCpu(cpu.raw.slice(1)) };
-  say(`  CPU ms per trigger: API path ${JSON.stringify(cpuPerTrigger.api)}; raw start ${JSON.stringify(cpuPerTrigger.raw)}`);
-  details['triggers'] = { api: apiRuns, raw: rawRuns, raw_task_queue: rawQueue, api_triggers: nextEnv, cpu_ms_per_trigger: cpuPerTrigger };
+  say(
+    `  CPU ms per trigger: API path ${JSON.stringify(cpuPerTrigger.api)}; raw start ${JSON.stringify(cpuPerTrigger.raw)}`,
+  );
+  details['triggers'] = {
+    api: apiRuns,
+    raw: rawRuns,
+    raw_task_queue: rawQueue,
+    api_triggers: nextEnv,
+    cpu_ms_per_trigger: cpuPerTrigger,
+  };
 }
 
 /** Figure 3: dev deployment to `succeeded` against a one-activity workflow, one at a time. */
@@ -339,7 +445,17 @@ async function measureEndToEnd(p: Platform, token: string, serviceId: number, en
       await p.temporal.workflow.execute('benchNoop', {
         taskQueue,
         workflowId: `bench-noop-${id}-${taskQueue}`,
-        args: [{ deploymentId: id, service: 'bench-e2e', environment: 'dev', tier: 'dev', version: `2.0.${id}`, team: 'team-1', requestedBy: 'bench-admin' }],
+        args: [
+          {
+            deploymentId: id,
+            service: 'bench-e2e',
+            environment: 'dev',
+            tier: 'dev',
+            version: `2.0.${id}`,
+            team: 'team-1',
+            requestedBy: 'bench-admin',
+          },
+        ],
       });
       return Number(process.hrtime.bigint() - t0) / 1e6;
     };
@@ -354,9 +470,25 @@ async function measureEndToEnd(p: Platform, token: string, serviceId: number, en
       apiMs.push(await viaApi());
       noopMs.push(await noop());
     }
-    const pct = (xs: number[], q: number): number => percentile([...xs].sort((a, b) => a - b), q);
-    figure('dev deploy → succeeded p50 (API + worker ÷ no-op 1-activity workflow)', 'ms', pct(apiMs, 50), pct(noopMs, 50), { op: '<=', limit: 2.0 });
-    figure('dev deploy → succeeded p90 (API + worker ÷ no-op 1-activity workflow)', 'ms', pct(apiMs, 90), pct(noopMs, 90), null);
+    const pct = (xs: number[], q: number): number =>
+      percentile(
+        [...xs].sort((a, b) => a - b),
+        q,
+      );
+    figure(
+      'dev deploy → succeeded p50 (API + worker ÷ no-op 1-activity workflow)',
+      'ms',
+      pct(apiMs, 50),
+      pct(noopMs, 50),
+      { op: '<=', limit: 2.0 },
+    );
+    figure(
+      'dev deploy → succeeded p90 (API + worker ÷ no-op 1-activity workflow)',
+      'ms',
+      pct(apiMs, 90),
+      pct(noopMs, 90),
+      null,
+    );
     details['end_to_end'] = { api_ms: apiMs.map(round), noop_ms: noopMs.map(round), task_queue: taskQueue };
   } finally {
     worker.shutdown();
@@ -367,7 +499,7 @@ async function measureEndToEnd(p: Platform, token: string, serviceId: number, en
 
 /** Figure 4: the same four pages at `smallRows`, then again after growing the tables to `largeRows`. */
 async function pageFigures(p: Platform, token: string): Promise<void> {
-  const history = await serviceWithEnvironments(p, 'bench-history', 1, 'hist');
+  const history = await insertServiceWithEnvironments(p, 'bench-history', 1, 'hist');
   const envId = history.envIds[0]!;
   say(`figure 4: history and audit pages at ${settings.smallRows} rows`);
   await growHistory(p, history.serviceId, envId, settings.smallRows);
@@ -382,7 +514,13 @@ async function pageFigures(p: Platform, token: string): Promise<void> {
     audit_deep: 'audit-log oldest page, ?action= + cursor',
   };
   for (const key of Object.keys(labels)) {
-    figure(`${labels[key]} p50 (${settings.largeRows / 1000}k ÷ ${settings.smallRows / 1000}k rows)`, 'ms', large[key]!.p50, small[key]!.p50, { op: '<=', limit: 1.3 });
+    figure(
+      `${labels[key]} p50 (${settings.largeRows / 1000}k ÷ ${settings.smallRows / 1000}k rows)`,
+      'ms',
+      large[key]!.p50,
+      small[key]!.p50,
+      { op: '<=', limit: 1.3 },
+    );
   }
   details['pages'] = { small_rows: settings.smallRows, large_rows: settings.largeRows, small, large };
 }
@@ -392,40 +530,61 @@ async function drain(p: Platform, serviceId: number): Promise<boolean> {
   say('draining: the worker runs every deployment the API triggered to succeeded');
   const began = Date.now();
   await p.startWorker();
-  await waitFor('every triggered deployment to finish', async () => {
-    const { rows } = await p.sql.query<{ n: string }>(`select count(*) as n from deployment where status in ('pending', 'awaiting_approval', 'in_progress')`);
-    return Number(rows[0]!.n) === 0;
-  }, 600_000, 500);
-  const { rows } = await p.sql.query<{ status: string; n: string }>('select status, count(*) as n from deployment where service_id = $1 group by status', [serviceId]);
+  await eventually(
+    async () => {
+      const { rows } = await p.sql.query<{ n: string }>(
+        `select count(*) as n from deployment where status in ('pending', 'awaiting_approval', 'in_progress')`,
+      );
+      return Number(rows[0]!.n) === 0;
+    },
+    600_000,
+    'every triggered deployment to finish',
+    500,
+  );
+  const { rows } = await p.sql.query<{ status: string; n: string }>(
+    'select status, count(*) as n from deployment where service_id = $1 group by status',
+    [serviceId],
+  );
   const seconds = (Date.now() - began) / 1000;
   const finished = rows.reduce((a, r) => a + Number(r.n), 0);
   details['drain'] = { seconds, by_status: Object.fromEntries(rows.map((r) => [r.status, Number(r.n)])) };
   say(`  ${finished} deployments finished in ${seconds.toFixed(1)} s: ${JSON.stringify(details['drain'])}`);
-  figure('worker drain of the API-triggered backlog (incl. worker start)', 'deployments/s', finished / seconds, null, null);
+  figure(
+    'worker drain of the API-triggered backlog (incl. worker start)',
+    'deployments/s',
+    finished / seconds,
+    null,
+    null,
+  );
   return rows.every((r) => r.status === 'succeeded');
 }
 
 /** Figure 2: GET service and list page through the API against the bare Koa baseline. */
 async function measureReads(p: Platform, token: string): Promise<void> {
-  const baseline = spawnNode({
-    name: 'baseline',
-    runtime: 'tsx',
-    entry: 'scripts/bench/baseline-server',
-    env: { DATABASE_URL: p.databaseUrl, PORT: String(settings.baselinePort) },
-    logFile: path.join(p.logDir, 'baseline.log'),
-  });
   const baseUrl = `http://127.0.0.1:${settings.baselinePort}`;
+  const baseline = await spawnChild({
+    name: 'the baseline server',
+    ...nodeEntry('tsx', 'scripts/bench/baseline-server'),
+    env: { DATABASE_URL: p.databaseUrl, PORT: String(settings.baselinePort) },
+    logFile: path.join(p.dir, 'baseline.log'),
+    ready: async () => (await fetch(`${baseUrl}/api/services/1`)).ok,
+    readyTimeoutMs: 30_000,
+    readyEveryMs: 200,
+  });
   try {
-    await waitFor('the baseline server', async () => (await fetch(`${baseUrl}/api/services/1`)).ok, 30_000);
-    const serviceId = (await p.sql.query<{ id: number }>(`select id from service where name = 'svc-500'`)).rows[0]!.id;
+    const serviceId = (await p.sql.query<{ id: number }>(`select id from service where name = 'svc-500'`))
+      .rows[0]!.id;
     const paths = { get: `/api/services/${serviceId}`, list: '/api/services?limit=50' };
     for (const [name, urlPath] of Object.entries(paths)) {
       // Same SQL, same JSON: the baseline answers exactly what the API answers.
       const [a, b] = await Promise.all([
-        fetch(`${p.apiUrl}${urlPath}`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.text()),
+        fetch(`${p.apiUrl}${urlPath}`, { headers: { authorization: `Bearer ${token}` } }).then((r) =>
+          r.text(),
+        ),
         fetch(`${baseUrl}${urlPath}`).then((r) => r.text()),
       ]);
-      if (a !== b) throw new Error(`baseline and API differ on ${name}:\n${a.slice(0, 300)}\n${b.slice(0, 300)}`);
+      if (a !== b)
+        throw new Error(`baseline and API differ on ${name}:\n${a.slice(0, 300)}\n${b.slice(0, 300)}`);
     }
     const results: Record<string, Record<string, LoadResult>> = {};
     const throughputSeconds = Math.max(2, Math.round(settings.readSeconds / 2));
@@ -442,17 +601,39 @@ async function measureReads(p: Platform, token: string): Promise<void> {
       }
       const api = combine(apiRounds);
       const bare = combine(bareRounds);
-      const apiLoaded = await readLoad(p, p.apiUrl, urlPath, { token, connections: settings.connections, seconds: throughputSeconds });
-      const bareLoaded = await readLoad(p, baseUrl, urlPath, { extra, connections: settings.connections, seconds: throughputSeconds });
+      const apiLoaded = await readLoad(p, p.apiUrl, urlPath, {
+        token,
+        connections: settings.connections,
+        seconds: throughputSeconds,
+      });
+      const bareLoaded = await readLoad(p, baseUrl, urlPath, {
+        extra,
+        connections: settings.connections,
+        seconds: throughputSeconds,
+      });
       results[name] = { api, baseline: bare, api_loaded: apiLoaded, baseline_loaded: bareLoaded };
       const label = name === 'get' ? 'GET /api/services/:id' : 'GET /api/services?limit=50';
       const conns = `${settings.latencyConnections} conn.`;
-      figure(`${label} p50, ${conns} (API ÷ bare Koa + pg)`, 'ms', api.p50, bare.p50, { op: '<=', limit: 1.5 });
-      figure(`${label} p99, ${conns} (API ÷ bare Koa + pg)`, 'ms', api.p99, bare.p99, { op: '<=', limit: 1.5 });
-      figure(`${label} req/s, ${settings.connections} conn. (API ÷ bare Koa + pg)`, '/s', apiLoaded.perSecond, bareLoaded.perSecond, null);
+      figure(`${label} p50, ${conns} (API ÷ bare Koa + pg)`, 'ms', api.p50, bare.p50, {
+        op: '<=',
+        limit: 1.5,
+      });
+      figure(`${label} p99, ${conns} (API ÷ bare Koa + pg)`, 'ms', api.p99, bare.p99, {
+        op: '<=',
+        limit: 1.5,
+      });
+      figure(
+        `${label} req/s, ${settings.connections} conn. (API ÷ bare Koa + pg)`,
+        '/s',
+        apiLoaded.perSecond,
+        bareLoaded.perSecond,
+        null,
+      );
       const cpuOf = (r: { cpuMsPerRequest: Record<string, number> }, own: string): string =>
         `${own} ${r.cpuMsPerRequest[own]} + postgres ${r.cpuMsPerRequest['postgres']} + load generator ${r.cpuMsPerRequest['bench']}`;
-      say(`  ${label}: CPU ms per request at ${settings.connections} conn.: API ${cpuOf(apiLoaded, 'api')}; baseline ${cpuOf(bareLoaded, 'baseline')}`);
+      say(
+        `  ${label}: CPU ms per request at ${settings.connections} conn.: API ${cpuOf(apiLoaded, 'api')}; baseline ${cpuOf(bareLoaded, 'baseline')}`,
+      );
     }
     details['reads'] = results;
   } finally {
@@ -483,7 +664,7 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const profileDir = path.join(ROOT, 'bench-results', 'profiles');
   if (flag('--profile')) mkdirSync(profileDir, { recursive: true });
-  const platform = await startPlatform({
+  const platform = await startScriptPlatform({
     name: 'bench',
     pgPort: settings.pgPort,
     temporalPort: settings.temporalPort,
@@ -516,7 +697,12 @@ async function main(): Promise<void> {
       say('figure 1: deployment triggers (the worker is stopped: neither side has a poller on its queue)');
       await platform.stopWorker();
       sampler.begin('triggers');
-      const trigger = await serviceWithEnvironments(platform, 'bench-trigger', settings.rounds * settings.triggers + 50, 't');
+      const trigger = await insertServiceWithEnvironments(
+        platform,
+        'bench-trigger',
+        settings.rounds * settings.triggers + 50,
+        't',
+      );
       await measureTriggers(platform, token, trigger.serviceId, trigger.envIds);
       sampler.begin('drain');
       if (!(await drain(platform, trigger.serviceId))) failed = true;
@@ -525,17 +711,24 @@ async function main(): Promise<void> {
       say('figure 3: dev deployment end to end against a no-op workflow');
       if (!platform.worker()) await platform.startWorker();
       sampler.begin('e2e');
-      const e2e = await serviceWithEnvironments(platform, 'bench-e2e', 1, 'dev');
+      const e2e = await insertServiceWithEnvironments(platform, 'bench-e2e', 1, 'dev');
       await measureEndToEnd(platform, token, e2e.serviceId, e2e.envIds[0]!);
     }
 
     sampler.begin('after');
     const peaks = sampler.all();
-    const peakOf = (target: string, phases: string[]): number => Math.max(...phases.map((ph) => peaks[ph]?.[target] ?? 0));
+    const peakOf = (target: string, phases: string[]): number =>
+      Math.max(...phases.map((ph) => peaks[ph]?.[target] ?? 0));
     const apiIdle = peakOf('api', ['idle']);
     const workerIdle = peakOf('worker', ['idle']);
     figure('API RSS idle', 'MB', apiIdle, null, null);
-    figure('API RSS peak under load (÷ idle)', 'MB', peakOf('api', ['pages', 'reads', 'triggers', 'drain', 'e2e']), apiIdle, null);
+    figure(
+      'API RSS peak under load (÷ idle)',
+      'MB',
+      peakOf('api', ['pages', 'reads', 'triggers', 'drain', 'e2e']),
+      apiIdle,
+      null,
+    );
     figure('worker RSS idle', 'MB', workerIdle, null, null);
     figure('worker RSS peak under load (÷ idle)', 'MB', peakOf('worker', ['drain', 'e2e']), workerIdle, null);
     details['rss_peaks_mb'] = peaks;
@@ -555,7 +748,9 @@ async function main(): Promise<void> {
       details,
     };
     writeFileSync(out, JSON.stringify(report, withoutSamples, 2));
-    say(`results: ${path.relative(ROOT, out)} (${report.seconds} s in all; load average ${loadBefore.join(' ')} at the start, ${report.machine.load_average.join(' ')} at the end)`);
+    say(
+      `results: ${path.relative(ROOT, out)} (${report.seconds} s in all; load average ${loadBefore.join(' ')} at the start, ${report.machine.load_average.join(' ')} at the end)`,
+    );
   } catch (err) {
     failed = true;
     console.error(err instanceof Error ? (err.stack ?? err.message) : err);

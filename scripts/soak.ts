@@ -9,8 +9,21 @@
  *
  * Sizes and ports: SOAK_* variables below. `--no-build` / `--tsx` as for the benchmark.
  */
-import { ACTIVE_DEPLOYMENT_STATUSES, DEPLOYMENT_STATUSES, type DeploymentStatus, type TimelineEntry } from '../src/domain/types';
-import { ApiClient, envInt, formatTable, machineInfo, say, sleep, startPlatform, waitFor, type Platform } from './lib/platform';
+import { ACTIVE_DEPLOYMENT_STATUSES, DEPLOYMENT_STATUSES, type DeploymentStatus } from '../src/domain/types';
+import { eventually, sleep } from '../test/support/eventually';
+import {
+  createTeam,
+  serviceWithEnvironments,
+  triggerDeployment,
+  waitForStatus,
+  type ServiceFixture,
+} from '../test/support/fixtures';
+import { HttpClient } from '../test/support/http-client';
+import { ledger } from '../test/support/ledger';
+import type { Platform } from '../test/support/platform';
+import { startScriptPlatform } from './lib/platform';
+import { formatTable, machineInfo, say } from './lib/report';
+import { envInt } from './lib/settings';
 
 const settings = {
   services: envInt('SOAK_SERVICES', 50),
@@ -47,11 +60,18 @@ function planFor(count: number): Step[] {
     steps.push({ tier: 'dev', version: `${v}.0.0`, kind: 'plain', expect: 'succeeded' });
     steps.push({ tier: 'staging', version: `${v}.0.0`, kind: 'plain', expect: 'succeeded' });
     const reject = v === 3;
-    steps.push({ tier: 'prod', version: `${v}.0.0`, kind: reject ? 'reject' : 'approve', expect: reject ? 'rejected' : 'succeeded' });
+    steps.push({
+      tier: 'prod',
+      version: `${v}.0.0`,
+      kind: reject ? 'reject' : 'approve',
+      expect: reject ? 'rejected' : 'succeeded',
+    });
   }
   if (steps.length < count) steps.push({ tier: 'dev', version: '90.0.0', kind: 'fail', expect: 'failed' });
-  if (steps.length < count) steps.push({ tier: 'dev', version: '91.0.0', kind: 'cancel', expect: 'cancelled' });
-  for (let n = 1; steps.length < count; n++) steps.push({ tier: 'dev', version: `92.0.${n}`, kind: 'plain', expect: 'succeeded' });
+  if (steps.length < count)
+    steps.push({ tier: 'dev', version: '91.0.0', kind: 'cancel', expect: 'cancelled' });
+  for (let n = 1; steps.length < count; n++)
+    steps.push({ tier: 'dev', version: `92.0.${n}`, kind: 'plain', expect: 'succeeded' });
   return steps;
 }
 
@@ -73,80 +93,94 @@ const seen = {
 class Soak {
   constructor(
     private readonly p: Platform,
-    private readonly api: ApiClient,
-    private readonly admin: string,
+    /** The API as the platform admin; every other user's client shares its record of calls. */
+    private readonly api: HttpClient,
   ) {}
 
   /** Polls the deployment through the API until its status is one of `wanted`. */
-  private async until(id: number, token: string, wanted: DeploymentStatus[]): Promise<Deployment> {
-    const deadline = Date.now() + settings.stepTimeoutS * 1000;
-    for (;;) {
-      const res = await this.api.call<Deployment>('GET', `/api/deployments/${id}`, token);
-      if (res.status === 200 && wanted.includes(res.body.status)) return res.body;
-      if (Date.now() > deadline) throw new Error(`deployment ${id} did not reach ${wanted.join('|')} within ${settings.stepTimeoutS}s (last: ${res.status} ${JSON.stringify(res.body).slice(0, 200)})`);
-      await sleep(settings.pollMs);
-    }
+  private until(api: HttpClient, id: number, wanted: readonly DeploymentStatus[]): Promise<Deployment> {
+    return waitForStatus(api, id, wanted, settings.stepTimeoutS * 1000, settings.pollMs);
   }
 
-  /** Registers the service with its three environments; resolves when they are ready. */
-  async setUpService(name: string, team: string): Promise<{ id: number; envs: Record<string, number> }> {
-    const service = await this.api.expect<{ id: number }>([201], 'POST', '/api/services', this.admin, {
-      name,
-      team,
-      tags: { owner: team, data_sensitivity: 'internal' },
-    });
-    const envs: Record<string, number> = {};
-    for (const tier of ['dev', 'staging', 'prod']) {
-      const env = await this.api.expect<{ id: number }>([202], 'POST', `/api/services/${service.id}/environments`, this.admin, { name: tier, tier });
-      envs[tier] = env.id;
-    }
-    return { id: service.id, envs };
+  /** Registers the service with its three environments; does not wait for them (main() waits for all at once). */
+  setUpService(name: string, team: string): Promise<ServiceFixture> {
+    return serviceWithEnvironments(this.api, { name, team, ready: false });
   }
 
   /** Runs one service's plan in order; stops it at the first unexpected outcome. */
-  async runService(name: string, team: string, service: { id: number; envs: Record<string, number> }): Promise<void> {
-    const requester = this.p.token(`dev-${team}`, ['DEVELOPER'], [team]);
-    const approver = this.p.token(`lead-${team}`, ['TEAM_ADMIN'], [team]);
-    const url = (tier: string): string => `/api/services/${service.id}/environments/${service.envs[tier]}/deployments`;
+  async runService(name: string, team: string, service: ServiceFixture): Promise<void> {
+    const requester = this.api.as(this.p.token(`dev-${team}`, ['DEVELOPER'], [team]));
+    const approver = this.api.as(this.p.token(`lead-${team}`, ['TEAM_ADMIN'], [team]));
+    const url = (tier: 'dev' | 'staging' | 'prod'): string =>
+      `/api/services/${service.service.id}/environments/${service.envs[tier].id}/deployments`;
 
     // Promotion order: a version that never ran in dev may not go to staging.
-    const early = await this.api.call('POST', url('staging'), requester, { version: '1.0.0' });
+    const early = await requester.call('POST', url('staging'), { version: '1.0.0' });
     if (early.status === 400) seen.refusals.promotionOrder++;
     else seen.problems.push(`${name}: staging before dev answered ${early.status}, not 400`);
 
     let firstProd = true;
     for (const [i, step] of planFor(settings.deploymentsPerService).entries()) {
       const config =
-        step.kind === 'fail' ? { simulate: { fail: true } } : step.kind === 'cancel' ? { simulate: { delay_ms: settings.cancelDelayMs } } : undefined;
+        step.kind === 'fail'
+          ? { simulate: { fail: true } }
+          : step.kind === 'cancel'
+            ? { simulate: { delay_ms: settings.cancelDelayMs } }
+            : undefined;
       const body = { version: step.version, initiated_by: 'soak', ...(config ? { config } : {}) };
       const key = `${name}-${i}`;
-      const created = await this.api.expect<Deployment>([202], 'POST', url(step.tier), requester, body, { 'Idempotency-Key': key });
+      const created: Deployment = await triggerDeployment(
+        requester,
+        service.service.id,
+        service.envs[step.tier].id,
+        body,
+        { 'Idempotency-Key': key },
+      );
       seen.created.set(created.id, { service: name, step });
       if (i === 0) {
         // The same key again: the same deployment, nothing new started.
-        const replay = await this.api.call<Deployment>('POST', url(step.tier), requester, body, { 'Idempotency-Key': key });
+        const replay = await requester.call<Deployment>('POST', url(step.tier), body, {
+          'Idempotency-Key': key,
+        });
         if (replay.status === 200 && replay.body.id === created.id) seen.refusals.idempotentReplays++;
-        else seen.problems.push(`${name}: Idempotency-Key replay answered ${replay.status} ${JSON.stringify(replay.body).slice(0, 200)}`);
+        else
+          seen.problems.push(
+            `${name}: Idempotency-Key replay answered ${replay.status} ${JSON.stringify(replay.body).slice(0, 200)}`,
+          );
       }
       if (step.kind === 'approve' || step.kind === 'reject') {
-        await this.until(created.id, requester, ['awaiting_approval']);
+        await this.until(requester, created.id, ['awaiting_approval']);
         if (firstProd) {
           firstProd = false;
-          const own = await this.api.call('POST', `/api/deployments/${created.id}/approvals`, requester, { decision: 'approve' });
+          const own = await requester.call('POST', `/api/deployments/${created.id}/approvals`, {
+            decision: 'approve',
+          });
           if (own.status === 403) seen.refusals.selfApproval++;
-          else seen.problems.push(`${name}: the requester approving their own deployment answered ${own.status}, not 403`);
+          else
+            seen.problems.push(
+              `${name}: the requester approving their own deployment answered ${own.status}, not 403`,
+            );
         }
-        await this.api.expect([202], 'POST', `/api/deployments/${created.id}/approvals`, approver, { decision: step.kind, comment: 'soak' });
+        await approver.must('POST', `/api/deployments/${created.id}/approvals`, 202, {
+          decision: step.kind,
+          comment: 'soak',
+        });
         seen.decisions++;
       }
       if (step.kind === 'cancel') {
-        await this.until(created.id, requester, ['in_progress']);
-        await this.api.expect([202], 'POST', `/api/deployments/${created.id}/cancel`, requester, { reason: 'soak' });
+        await this.until(requester, created.id, ['in_progress']);
+        await requester.must('POST', `/api/deployments/${created.id}/cancel`, 202, { reason: 'soak' });
         seen.cancelsRequested.set(created.id, (seen.cancelsRequested.get(created.id) ?? 0) + 1);
       }
-      const done = await this.until(created.id, requester, DEPLOYMENT_STATUSES.filter((s) => !ACTIVE_DEPLOYMENT_STATUSES.includes(s)));
+      const done = await this.until(
+        requester,
+        created.id,
+        DEPLOYMENT_STATUSES.filter((s) => !ACTIVE_DEPLOYMENT_STATUSES.includes(s)),
+      );
       if (done.status !== step.expect) {
-        seen.problems.push(`${name}: deployment ${created.id} (${step.tier} ${step.version}, ${step.kind}) ended ${done.status}, expected ${step.expect}`);
+        seen.problems.push(
+          `${name}: deployment ${created.id} (${step.tier} ${step.version}, ${step.kind}) ended ${done.status}, expected ${step.expect}`,
+        );
         return;
       }
     }
@@ -160,59 +194,68 @@ interface Check {
   detail: string;
 }
 
-/** The end-of-run assertions, from the database (the durable record) and Temporal. */
-async function finalChecks(p: Platform, api: ApiClient, expected: Record<string, number>): Promise<Check[]> {
+/** The end-of-run assertions, from the database (the durable record, test/support/ledger.ts) and Temporal. */
+async function finalChecks(p: Platform, api: HttpClient, expected: Record<string, number>): Promise<Check[]> {
   const checks: Check[] = [];
-  const { rows: deployments } = await p.sql.query<{ id: number; status: DeploymentStatus; timeline: TimelineEntry[] }>('select id, status, timeline from deployment order by id');
+  const book = await ledger(p.sql, undefined, { cancels: seen.cancelsRequested });
   const byStatus: Record<string, number> = {};
-  for (const d of deployments) byStatus[d.status] = (byStatus[d.status] ?? 0) + 1;
+  for (const status of book.status.values()) byStatus[status] = (byStatus[status] ?? 0) + 1;
 
-  const active = deployments.filter((d) => ACTIVE_DEPLOYMENT_STATUSES.includes(d.status));
-  const unknown = deployments.filter((d) => !seen.created.has(d.id));
-  const missing = [...seen.created.keys()].filter((id) => !deployments.some((d) => d.id === id));
+  const active = [...book.status]
+    .filter(([, status]) => ACTIVE_DEPLOYMENT_STATUSES.includes(status))
+    .map(([id]) => id);
+  const unknown = [...book.status.keys()].filter((id) => !seen.created.has(id));
+  const missing = [...seen.created.keys()].filter((id) => !book.status.has(id));
   checks.push({
     name: 'zero lost: every deployment created reached an end state',
-    ok: active.length === 0 && unknown.length === 0 && missing.length === 0 && deployments.length === seen.created.size,
-    detail: `${seen.created.size} created (202), ${deployments.length} rows; by status ${JSON.stringify(byStatus)}${active.length ? `; still active: ${active.map((d) => d.id).join(', ')}` : ''}${unknown.length ? `; rows nobody created: ${unknown.length}` : ''}${missing.length ? `; missing rows: ${missing.join(', ')}` : ''}`,
+    ok:
+      active.length === 0 &&
+      unknown.length === 0 &&
+      missing.length === 0 &&
+      book.status.size === seen.created.size,
+    detail: `${seen.created.size} created (202), ${book.status.size} rows; by status ${JSON.stringify(byStatus)}${active.length ? `; still active: ${active.join(', ')}` : ''}${unknown.length ? `; rows nobody created: ${unknown.length}` : ''}${missing.length ? `; missing rows: ${missing.join(', ')}` : ''}`,
   });
-  const mismatched = Object.keys({ ...expected, ...byStatus }).filter((s) => (expected[s] ?? 0) !== (byStatus[s] ?? 0));
-  checks.push({ name: 'every deployment ended as planned', ok: mismatched.length === 0 && seen.problems.length === 0, detail: `planned ${JSON.stringify(expected)}${seen.problems.length ? `; ${seen.problems.length} problem(s): ${seen.problems.slice(0, 5).join(' | ')}` : ''}` });
+  const mismatched = Object.keys({ ...expected, ...byStatus }).filter(
+    (s) => (expected[s] ?? 0) !== (byStatus[s] ?? 0),
+  );
+  checks.push({
+    name: 'every deployment ended as planned',
+    ok: mismatched.length === 0 && seen.problems.length === 0,
+    detail: `planned ${JSON.stringify(expected)}${seen.problems.length ? `; ${seen.problems.length} problem(s): ${seen.problems.slice(0, 5).join(' | ')}` : ''}`,
+  });
 
+  const failures = [...api.unanswered(), ...api.serverErrors()];
   checks.push({
     name: 'zero 5xx responses',
-    ok: api.serverErrors.length === 0,
-    detail: `${[...api.statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s || 'network error'}: ${n}`).join(', ')}${api.serverErrors.length ? `; first: ${api.serverErrors.slice(0, 3).join(' | ')}` : ''}`,
+    ok: failures.length === 0,
+    detail: `${[...api.statusCounts()].map(([s, n]) => `${s || 'network error'}: ${n}`).join(', ')}${
+      failures.length
+        ? `; first: ${failures
+            .slice(0, 3)
+            .map(
+              (f) => `${f.what} → ${f.status || 'network error'}: ${JSON.stringify(f.body)?.slice(0, 300)}`,
+            )
+            .join(' | ')}`
+        : ''
+    }`,
   });
 
-  const { rows: locks } = await p.sql.query<{ n: string }>(`select count(*) as n from deployment where status = any($1)`, [ACTIVE_DEPLOYMENT_STATUSES]);
-  checks.push({ name: 'zero environment locks left', ok: Number(locks[0]!.n) === 0, detail: `${locks[0]!.n} deployment rows in ${ACTIVE_DEPLOYMENT_STATUSES.join('/')}` });
+  checks.push({
+    name: 'zero environment locks left',
+    ok: book.locksLeft === 0,
+    detail: `${book.locksLeft} deployment rows in ${ACTIVE_DEPLOYMENT_STATUSES.join('/')}`,
+  });
 
-  // One audit entry per status change: `deployment.create` for the first (pending), then
-  // `deployment.<status>` for each later timeline entry; no more, no fewer, no duplicates.
-  const statusActions = new Set(['deployment.create', ...DEPLOYMENT_STATUSES.map((s) => `deployment.${s}`)]);
-  const { rows: audits } = await p.sql.query<{ target_id: string; action: string; outcome: string }>(
-    `select target_id, action, outcome from audit_log where target_type = 'deployment' and outcome <> 'denied'`,
-  );
-  const { rows: approvals } = await p.sql.query<{ deployment_id: number; n: string }>('select deployment_id, count(*) as n from approval group by deployment_id');
-  const approvalCount = new Map(approvals.map((a) => [a.deployment_id, Number(a.n)]));
-  const auditsOf = new Map<number, string[]>();
-  for (const a of audits) auditsOf.set(Number(a.target_id), [...(auditsOf.get(Number(a.target_id)) ?? []), a.action]);
-  const wrong: string[] = [];
-  for (const d of deployments) {
-    const actions = auditsOf.get(d.id) ?? [];
-    const want = d.timeline.map((t, i) => (i === 0 && t.status === 'pending' ? 'deployment.create' : `deployment.${t.status}`)).sort();
-    const got = actions.filter((a) => statusActions.has(a)).sort();
-    const decisions = actions.filter((a) => a === 'deployment.approve' || a === 'deployment.reject').length;
-    const cancels = actions.filter((a) => a === 'deployment.cancel').length;
-    if (JSON.stringify(want) !== JSON.stringify(got)) wrong.push(`${d.id}: timeline ${want.join(',')} vs audit ${got.join(',')}`);
-    else if (decisions !== (approvalCount.get(d.id) ?? 0)) wrong.push(`${d.id}: ${decisions} decision entries for ${approvalCount.get(d.id) ?? 0} approvals`);
-    else if (cancels !== (seen.cancelsRequested.get(d.id) ?? 0)) wrong.push(`${d.id}: ${cancels} cancel entries for ${seen.cancelsRequested.get(d.id) ?? 0} requests`);
-  }
-  const transitions = deployments.reduce((n, d) => n + d.timeline.length, 0);
+  // Each status change once in the timeline and once in the audit log (`deployment.create` for the
+  // first, `deployment.<status>` for each later one); decisions and cancel requests audited once each.
+  const wrong = [
+    ...book.repeatedTimeline.map((id) => `${id}: the timeline repeats a status`),
+    ...book.mismatches,
+  ];
   checks.push({
     name: 'audit entries match the status changes',
     ok: wrong.length === 0,
-    detail: `${transitions} timeline entries, ${audits.filter((a) => statusActions.has(a.action)).length} status-change audit entries, ${seen.decisions} decisions${wrong.length ? `; ${wrong.length} deployment(s) differ: ${wrong.slice(0, 5).join(' | ')}` : ''}`,
+    detail: `${book.entries['timeline']} timeline entries, ${book.entries['audit']} status-change audit entries, ${seen.decisions} decisions, ${book.refusals.length} refused requests${wrong.length ? `; ${wrong.length} difference(s): ${wrong.slice(0, 5).join(' | ')}` : ''}`,
   });
 
   checks.push({
@@ -225,17 +268,27 @@ async function finalChecks(p: Platform, api: ApiClient, expected: Record<string,
   });
 
   try {
-    const running = await p.temporal.workflow.count(`WorkflowType = 'deployVersion' AND ExecutionStatus = 'Running'`);
-    checks.push({ name: 'no deployment workflow still running in Temporal', ok: running.count === 0, detail: `${running.count} running` });
+    const running = await p.temporal.workflow.count(
+      `WorkflowType = 'deployVersion' AND ExecutionStatus = 'Running'`,
+    );
+    checks.push({
+      name: 'no deployment workflow still running in Temporal',
+      ok: running.count === 0,
+      detail: `${running.count} running`,
+    });
   } catch (err) {
-    checks.push({ name: 'no deployment workflow still running in Temporal', ok: false, detail: `count failed: ${String(err)}` });
+    checks.push({
+      name: 'no deployment workflow still running in Temporal',
+      ok: false,
+      detail: `count failed: ${String(err)}`,
+    });
   }
   return checks;
 }
 
 async function main(): Promise<void> {
   const began = Date.now();
-  const platform = await startPlatform({
+  const platform = await startScriptPlatform({
     name: 'soak',
     pgPort: settings.pgPort,
     temporalPort: settings.temporalPort,
@@ -247,28 +300,48 @@ async function main(): Promise<void> {
   let ok = false;
   try {
     sampler.begin('start');
-    const api = new ApiClient(platform.apiUrl);
-    const admin = platform.token('soak-admin', ['PLATFORM_ADMIN']);
-    const soak = new Soak(platform, api, admin);
+    const api = new HttpClient(platform.apiUrl, platform.token('soak-admin', ['PLATFORM_ADMIN']));
+    const soak = new Soak(platform, api);
     const teams = Array.from({ length: settings.teams }, (_, i) => `team-${i + 1}`);
-    for (const team of teams) await api.expect([201], 'POST', '/api/teams', admin, { name: team });
-    const names = Array.from({ length: settings.services }, (_, i) => `svc-${String(i + 1).padStart(3, '0')}`);
+    for (const team of teams) await createTeam(api, team);
+    const names = Array.from(
+      { length: settings.services },
+      (_, i) => `svc-${String(i + 1).padStart(3, '0')}`,
+    );
     const teamOf = (i: number): string => teams[i % teams.length]!;
-    say(`registering ${settings.services} services with dev, staging and prod environments (${settings.teams} teams)`);
+    say(
+      `registering ${settings.services} services with dev, staging and prod environments (${settings.teams} teams)`,
+    );
     const services = await Promise.all(names.map((name, i) => soak.setUpService(name, teamOf(i))));
-    await waitFor('every environment to be ready', async () => {
-      const { rows } = await platform.sql.query<{ status: string; n: string }>('select status, count(*) as n from environment group by status');
-      if (rows.some((r) => r.status === 'failed')) throw new Error(`an environment failed to provision: ${JSON.stringify(rows)}`);
-      return rows.length === 1 && rows[0]!.status === 'ready';
-    }, 300_000, 500);
+    await eventually(
+      async () => {
+        const { rows } = await platform.sql.query<{ status: string; n: string }>(
+          'select status, count(*) as n from environment group by status',
+        );
+        if (rows.some((r) => r.status === 'failed'))
+          throw new Error(`an environment failed to provision: ${JSON.stringify(rows)}`);
+        return rows.length === 1 && rows[0]!.status === 'ready';
+      },
+      300_000,
+      'every environment to be ready',
+      500,
+    );
 
     const plan = planFor(settings.deploymentsPerService);
     const expected: Record<string, number> = {};
     for (const step of plan) expected[step.expect] = (expected[step.expect] ?? 0) + settings.services;
-    say(`soaking: ${plan.length * settings.services} deployments, ${settings.services} services in parallel (each in promotion order), SIMULATED_DELAY_MS=${settings.delayMs}`);
+    say(
+      `soaking: ${plan.length * settings.services} deployments, ${settings.services} services in parallel (each in promotion order), SIMULATED_DELAY_MS=${settings.delayMs}`,
+    );
     sampler.begin('soak');
     const soakStart = Date.now();
-    const progress = setInterval(() => say(`  ${seen.created.size} deployments created, ${seen.decisions} decisions, ${seen.problems.length} problems`), 15_000);
+    const progress = setInterval(
+      () =>
+        say(
+          `  ${seen.created.size} deployments created, ${seen.decisions} decisions, ${seen.problems.length} problems`,
+        ),
+      15_000,
+    );
     await Promise.all(
       names.map((name, i) =>
         soak.runService(name, teamOf(i), services[i]!).catch((err: unknown) => {
@@ -283,12 +356,19 @@ async function main(): Promise<void> {
 
     const checks = await finalChecks(platform, api, expected);
     const peaks = sampler.all();
-    const rss = (target: string): string => ['start', 'soak', 'end'].map((ph) => `${ph} ${peaks[ph]?.[target] ?? '—'}`).join(', ');
-    process.stdout.write(`\n${formatTable([['check', 'result', 'detail'], ...checks.map((c) => [c.name, c.ok ? 'PASS' : 'FAIL', c.detail])], [0, 2])}\n`);
-    say(`${seen.created.size} deployments in ${soakSeconds.toFixed(1)} s (${(seen.created.size / soakSeconds).toFixed(1)}/s) through the API and one worker`);
+    const rss = (target: string): string =>
+      ['start', 'soak', 'end'].map((ph) => `${ph} ${peaks[ph]?.[target] ?? '—'}`).join(', ');
+    process.stdout.write(
+      `\n${formatTable([['check', 'result', 'detail'], ...checks.map((c) => [c.name, c.ok ? 'PASS' : 'FAIL', c.detail])], [0, 2])}\n`,
+    );
+    say(
+      `${seen.created.size} deployments in ${soakSeconds.toFixed(1)} s (${(seen.created.size / soakSeconds).toFixed(1)}/s) through the API and one worker`,
+    );
     say(`RSS MB (peak per phase): API ${rss('api')}; worker ${rss('worker')}`);
     const m = machineInfo();
-    say(`machine: ${m.nproc} cores (${m.cpu}), ${m.memory_gb} GB, node ${m.node}, load average ${m.load_average.join(' ')}; ${Math.round((Date.now() - began) / 1000)} s in all`);
+    say(
+      `machine: ${m.nproc} cores (${m.cpu}), ${m.memory_gb} GB, node ${m.node}, load average ${m.load_average.join(' ')}; ${Math.round((Date.now() - began) / 1000)} s in all`,
+    );
     ok = checks.every((c) => c.ok);
     say(ok ? 'soak passed' : 'soak FAILED');
   } catch (err) {

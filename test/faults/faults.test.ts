@@ -6,31 +6,39 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { signToken } from '../../src/auth/tokens';
+import { findTemporalCli } from '../../src/dev/temporal-server';
+import { eventually, sleep } from '../support/eventually';
 import {
-  Api,
-  adminToken,
-  dataDir,
-  errorLines,
-  kill,
-  listening,
-  ledger,
-  probe,
   promoteToProd,
   serviceWithEnvironments,
-  spawnReady,
-  startPlatform,
-  statusOf,
-  trigger,
-  ROOT,
-  SECRET,
-  type Fixture,
-  type Platform,
-} from './harness';
-import { eventually } from '../support/stack';
+  triggerDeployment,
+  waitForStatus,
+  type ServiceFixture,
+} from '../support/fixtures';
+import { HttpClient } from '../support/http-client';
+import { ledger } from '../support/ledger';
+import { startPlatform, type Platform } from '../support/platform';
+import { ROOT, spawnChild, type Child } from '../support/spawn';
+import { freePorts, listening } from './ports';
+import { probe, type ProbeSamples } from './probe';
 
 jest.setTimeout(600_000);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const SECRET = 'fault-suite-secret-that-is-long-enough-for-hs256';
+/** A PLATFORM_ADMIN token for `sub` (requester and approver must differ on prod). */
+const adminToken = (sub: string): string =>
+  signToken(SECRET, { sub, roles: ['PLATFORM_ADMIN'], teams: [], ttl: '1h' });
+/** The folder a scenario keeps its PostgreSQL cluster, Temporal file and logs in (emptied). */
+function dataDir(name: string): string {
+  const dir = path.join(ROOT, '.data/faults', `${name}-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  return dir;
+}
+/** How long one deployment may take to reach the status awaited, a restart of a part included. */
+const STEP_MS = 90_000;
+/** Lines the processes logged at level error (pino: "level":50) or above. */
+const errorLines = (logs: string): string[] => logs.split('\n').filter((l) => /"level":(50|60)/.test(l));
 
 /** Figures each scenario records (how long a 503 took, how long recovery took), written for the record. */
 const figures: Record<string, Record<string, number>> = {};
@@ -49,45 +57,89 @@ let run = 0;
 const uniqueName = (what: string): string => `${what}-${process.pid}-${++run}`;
 
 /** Deployments in flight on `fixtures`' dev environments (rollouts of `delayMs`), once each is rolling out. */
-async function inFlight(api: Api, fixtures: Fixture[], version: string, delayMs: number): Promise<number[]> {
-  const ids = await Promise.all(fixtures.map((f) => trigger(api, f, 'dev', version, delayMs)));
-  await Promise.all(ids.map((id) => statusOf(api, id, ['in_progress'])));
+async function inFlight(
+  api: HttpClient,
+  fixtures: ServiceFixture[],
+  version: string,
+  delayMs: number,
+): Promise<number[]> {
+  const created = await Promise.all(
+    fixtures.map((f) =>
+      triggerDeployment(api, f.service.id, f.envs.dev.id, {
+        version,
+        config: { simulate: { delay_ms: delayMs } },
+      }),
+    ),
+  );
+  const ids = created.map((d) => d.id as number);
+  await Promise.all(ids.map((id) => waitForStatus(api, id, 'in_progress', STEP_MS)));
   return ids;
 }
 
 /** The end of every scenario: right end states, once each, audited once, no lock, no 5xx but 503. */
-async function expectSettled(databaseUrl: string, api: Api, expected: Map<number, string>, logs: string): Promise<void> {
+async function expectSettled(
+  databaseUrl: string,
+  api: HttpClient,
+  expected: Map<number, string>,
+  logs: string,
+): Promise<void> {
   const ids = [...expected.keys()];
-  await Promise.all(ids.map((id) => statusOf(api, id, [expected.get(id)!], 120_000)));
+  await Promise.all(ids.map((id) => waitForStatus(api, id, expected.get(id)!, 120_000)));
   const book = await ledger(databaseUrl, ids);
   expect(Object.fromEntries(book.status)).toEqual(Object.fromEntries(expected));
   expect(book.repeatedTimeline).toEqual([]);
-  expect(book.auditMismatches).toEqual([]);
+  expect(book.mismatches).toEqual([]);
+  // No scenario sends a request that may be refused: one audited as refused is a mismatch too.
+  expect(book.refusals).toEqual([]);
   expect(book.locksLeft).toBe(0);
-  expect(api.serverErrors()).toEqual([]);
+  expect(api.serverErrors([503])).toEqual([]);
   // Every call got an answer: the API process itself never hung up or timed out (in (d) no call is
   // made while it is killed).
-  expect(api.seen.filter((s) => s.status === 0)).toEqual([]);
+  expect(api.unanswered()).toEqual([]);
   // A dependency outage is logged as a warning; nothing reached the error level (a 500, a crash).
   expect(errorLines(logs)).toEqual([]);
 }
 
+/** `/api/health` answered 503 at least once while `failing` was down, and named it (and only it) each time. */
+function expectHealthNaming(seen: ProbeSamples, failing: 'database' | 'temporal'): void {
+  const down = seen.health.filter((h) => h.status === 503);
+  expect(down.length).toBeGreaterThan(0);
+  const checks = { database: 'ok', temporal: 'ok', [failing]: 'unavailable' };
+  for (const h of down) expect(h.body).toMatchObject({ status: 'unavailable', failing: [failing], checks });
+}
+
 describe('one part at a time (API and worker as processes, own PostgreSQL and Temporal)', () => {
+  const dir = dataDir('parts');
   let platform: Platform;
-  let api: Api;
-  let approver: Api;
+  let api: HttpClient;
+  let approver: HttpClient;
   beforeAll(async () => {
-    platform = await startPlatform('parts', { pg: 54331, temporal: 7250, api: 3951 });
-    api = new Api(platform.apiUrl, adminToken('alice'));
+    const [pg, temporal, apiPort] = (await freePorts(3)) as [number, number, number];
+    platform = await startPlatform({
+      name: 'faults',
+      dir,
+      runtime: 'tsx',
+      // Always embedded: the suite must be able to stop it. Temporal on a file, to restart it on.
+      postgres: { dir: path.join(dir, 'pg'), port: pg },
+      persistTemporal: true,
+      ports: { temporal, api: apiPort },
+      taskQueue: 'faults',
+      jwtSecret: SECRET,
+      env: { SIMULATED_DELAY_MS: '0', WORKER_SHUTDOWN_GRACE_MS: '1000' },
+    });
+    api = new HttpClient(platform.apiUrl, adminToken('alice'));
     approver = api.as(adminToken('bob'));
   });
   afterAll(async () => {
     await platform?.close();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('(a) SIGKILL of the worker: a new worker finishes every deployment once', async () => {
-    const fixtures = await Promise.all([1, 2, 3].map((i) => serviceWithEnvironments(api, uniqueName(`worker-${i}`))));
-    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0');
+    const fixtures = await Promise.all(
+      [1, 2, 3].map((i) => serviceWithEnvironments(api, { name: uniqueName(`worker-${i}`) })),
+    );
+    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0', STEP_MS);
     const rolling = await inFlight(api, fixtures.slice(1), '1.0.0', 4000);
 
     await platform.killWorker();
@@ -102,15 +154,25 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
   });
 
   it('(b) kill -9 of the Temporal server, restarted on the same file: 503 while down, then every deployment once', async () => {
-    const fixtures = await Promise.all([1, 2, 3].map((i) => serviceWithEnvironments(api, uniqueName(`temporal-${i}`))));
-    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0');
+    const fixtures = await Promise.all(
+      [1, 2, 3].map((i) => serviceWithEnvironments(api, { name: uniqueName(`temporal-${i}`) })),
+    );
+    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0', STEP_MS);
     const rolling = await inFlight(api, [fixtures[1]!], '1.0.0', 6000);
     const samples = probe(api, `/api/deployments/${rolling[0]}`);
 
     await platform.killTemporal();
-    const [refused, refusedMs] = await timed(() => api.call('POST', `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`, { version: '1.0.0' }));
+    const [refused, refusedMs] = await timed(() =>
+      api.call(
+        'POST',
+        `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`,
+        { version: '1.0.0' },
+      ),
+    );
     const job = await api.call('GET', `/api/jobs/deploy-${fixtures[1]!.service.name}-dev-${rolling[0]}`);
-    const decision = await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' });
+    const decision = await approver.call('POST', `/api/deployments/${prod}/approvals`, {
+      decision: 'approve',
+    });
     await sleep(3000);
     const [, restartMs] = await timed(() => platform.startTemporal());
     const seen = await samples.stop();
@@ -119,20 +181,30 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
     expect(refused.body).toMatchObject({ type: '/problems/service-unavailable', status: 503 });
     expect(job.status).toBe(503);
     expect(decision.status).toBe(503);
-    const down = seen.health.filter((h) => h.status === 503);
-    expect(down.length).toBeGreaterThan(0);
-    for (const h of down) expect(h.body).toMatchObject({ status: 'unavailable', failing: ['temporal'], checks: { database: 'ok', temporal: 'unavailable' } });
+    expectHealthNaming(seen, 'temporal');
     // Reads come from PostgreSQL: Temporal's outage does not touch them.
     expect(seen.reads.every((s) => s === 200)).toBe(true);
 
     // The refused trigger left no lock: the same environment takes the next deployment.
     const [retried, recoveryMs] = await timed(() =>
-      eventually(async () => {
-        const res = await api.call('POST', `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`, { version: '1.0.1' });
-        return res.status === 202 ? (res.body.id as number) : undefined;
-      }, 60_000, 'a trigger accepted after the restart'),
+      eventually(
+        async () => {
+          const res = await api.call(
+            'POST',
+            `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`,
+            { version: '1.0.1' },
+          );
+          return res.status === 202 ? (res.body.id as number) : undefined;
+        },
+        60_000,
+        'a trigger accepted after the restart',
+      ),
     );
-    figures['temporal'] = { trigger_503_ms: refusedMs, server_restart_ms: restartMs, first_202_after_restart_ms: recoveryMs };
+    figures['temporal'] = {
+      trigger_503_ms: refusedMs,
+      server_restart_ms: restartMs,
+      first_202_after_restart_ms: recoveryMs,
+    };
     // Each refused trigger (the one while down, and any sent before the API's channel reconnected)
     // is on record as failed, since its row was written before the start failed: no more, no less.
     const triggerUrl = `/api/services/${fixtures[2]!.service.id}/environments/${fixtures[2]!.envs.dev.id}/deployments`;
@@ -141,37 +213,62 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
     const history = await api.must('GET', triggerUrl, 200);
     const failed = history.items.filter((d: { id: number }) => d.id !== retried);
     expect(failed).toHaveLength(attempts.filter((s) => s.status === 503).length);
-    for (const d of failed) expect(d).toMatchObject({ status: 'failed', error: expect.stringContaining('Temporal unavailable') });
+    for (const d of failed)
+      expect(d).toMatchObject({ status: 'failed', error: expect.stringContaining('Temporal unavailable') });
     // The decision answered 503 and was not recorded; sent again it is taken.
-    await eventually(async () => (await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' })).status === 202, 60_000, 'the approval');
+    await eventually(
+      async () =>
+        (await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' }))
+          .status === 202,
+      60_000,
+      'the approval',
+    );
     const expected = new Map([...rolling, prod, retried].map((id) => [id, 'succeeded']));
     for (const d of failed) expected.set(d.id, 'failed');
     await expectSettled(platform.databaseUrl, api, expected, platform.logs());
   });
 
   it('(c) PostgreSQL stopped for 10 s: 503 while down, then every deployment once', async () => {
-    const fixtures = await Promise.all([1, 2].map((i) => serviceWithEnvironments(api, uniqueName(`postgres-${i}`))));
-    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0');
+    const fixtures = await Promise.all(
+      [1, 2].map((i) => serviceWithEnvironments(api, { name: uniqueName(`postgres-${i}`) })),
+    );
+    const prod = await promoteToProd(api, fixtures[0]!, '1.0.0', STEP_MS);
     // Rollouts that end while the database is down: their next status change waits for it.
     const rolling = await inFlight(api, [fixtures[1]!], '1.0.0', 3000);
     const samples = probe(api, `/api/services/${fixtures[1]!.service.id}`);
 
     await platform.stopPostgres();
     const stoppedAt = Date.now();
-    const [refused, refusedMs] = await timed(() => api.call('POST', `/api/services/${fixtures[1]!.service.id}/environments/${fixtures[1]!.envs.staging.id}/deployments`, { version: '1.0.0' }));
-    const decision = await approver.call('POST', `/api/deployments/${prod}/approvals`, { decision: 'approve' });
+    const [refused, refusedMs] = await timed(() =>
+      api.call(
+        'POST',
+        `/api/services/${fixtures[1]!.service.id}/environments/${fixtures[1]!.envs.staging.id}/deployments`,
+        { version: '1.0.0' },
+      ),
+    );
+    const decision = await approver.call('POST', `/api/deployments/${prod}/approvals`, {
+      decision: 'approve',
+    });
     await sleep(Math.max(0, 10_000 - (Date.now() - stoppedAt)));
     const outageMs = Date.now() - stoppedAt;
     await platform.startPostgres();
-    const [, recoveryMs] = await timed(() => eventually(async () => (await api.call('GET', '/api/health')).status === 200, 60_000, 'health back to 200'));
-    figures['postgres'] = { outage_ms: outageMs, trigger_503_ms: refusedMs, health_200_after_restart_ms: recoveryMs };
+    const [, recoveryMs] = await timed(() =>
+      eventually(
+        async () => (await api.call('GET', '/api/health')).status === 200,
+        60_000,
+        'health back to 200',
+      ),
+    );
+    figures['postgres'] = {
+      outage_ms: outageMs,
+      trigger_503_ms: refusedMs,
+      health_200_after_restart_ms: recoveryMs,
+    };
     const seen = await samples.stop();
 
     expect(refused.status).toBe(503);
     expect(decision.status).toBe(503);
-    const down = seen.health.filter((h) => h.status === 503);
-    expect(down.length).toBeGreaterThan(0);
-    for (const h of down) expect(h.body).toMatchObject({ status: 'unavailable', failing: ['database'], checks: { database: 'unavailable', temporal: 'ok' } });
+    expectHealthNaming(seen, 'database');
     expect(seen.reads).toContain(503);
     expect(seen.reads.filter((s) => s !== 200 && s !== 503)).toEqual([]);
 
@@ -182,22 +279,49 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
 });
 
 describe('(d) SIGKILL of the whole `npm run dev`', () => {
-  const ports = { DEV_PG_PORT: '54332', DEV_TEMPORAL_PORT: '7260', PORT: '3961' };
   const dir = dataDir('runner');
-  const env = { ...ports, DATA_DIR: dir, JWT_SECRET: SECRET, HOST: '127.0.0.1', LOG_LEVEL: 'debug', SIMULATED_DELAY_MS: '0', DATABASE_URL: '', TEMPORAL_ADDRESS: '' };
+  let ports: { DEV_PG_PORT: string; DEV_TEMPORAL_PORT: string; PORT: string };
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    // The runner's Temporal UI listens on its port + 1000.
+    const [pg, temporal, apiPort] = await freePorts(3, [1000]);
+    ports = { DEV_PG_PORT: String(pg), DEV_TEMPORAL_PORT: String(temporal), PORT: String(apiPort) };
+    const cli = await findTemporalCli();
+    if (!cli) throw new Error('no temporal CLI (see README)');
+    env = {
+      ...ports,
+      DATA_DIR: dir,
+      TEMPORAL_CLI_PATH: cli,
+      JWT_SECRET: SECRET,
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'debug',
+      SIMULATED_DELAY_MS: '0',
+    };
+  });
   // `npm run dev` itself, in a process group of its own: npm, tsx, the runner, PostgreSQL, Temporal.
-  const start = () => spawnReady('npm', ['run', 'dev'], env, 'Ctrl-C stops everything', { group: true, timeoutMs: 180_000 });
+  const start = (): Promise<Child> =>
+    spawnChild({
+      name: 'npm run dev',
+      command: 'npm',
+      args: ['run', 'dev'],
+      env,
+      group: true,
+      ready: 'Ctrl-C stops everything',
+      readyTimeoutMs: 180_000,
+    });
 
   it('restarts on the same data folder and finishes every deployment once', async () => {
     let runner = await start();
-    const api = new Api(`http://127.0.0.1:${ports.PORT}`, adminToken('alice'));
+    const api = new HttpClient(`http://127.0.0.1:${ports.PORT}`, adminToken('alice'));
     const approver = api.as(adminToken('bob'));
     try {
-      const fixtures = await Promise.all([1, 2].map((i) => serviceWithEnvironments(api, uniqueName(`runner-${i}`))));
-      const prod = await promoteToProd(api, fixtures[0]!, '1.0.0');
+      const fixtures = await Promise.all(
+        [1, 2].map((i) => serviceWithEnvironments(api, { name: uniqueName(`runner-${i}`) })),
+      );
+      const prod = await promoteToProd(api, fixtures[0]!, '1.0.0', STEP_MS);
       const rolling = await inFlight(api, [fixtures[1]!], '1.0.0', 5000);
 
-      await kill(runner, 'SIGKILL', true);
+      await runner.kill('SIGKILL');
       // Every process of the group is gone: nothing answers on the API, PostgreSQL or Temporal ports.
       // (The group's other members die a moment after its leader.)
       for (const port of Object.values(ports)) {
@@ -212,9 +336,14 @@ describe('(d) SIGKILL of the whole `npm run dev`', () => {
       await approver.must('POST', `/api/deployments/${prod}/approvals`, 202, { decision: 'approve' });
       const expected = new Map([...rolling, prod].map((id) => [id, 'succeeded']));
       // The API was down (no status at all) while killed; never a 5xx.
-      await expectSettled(`postgres://postgres:postgres@127.0.0.1:${ports.DEV_PG_PORT}/idp`, api, expected, logsBefore + runner.output());
+      await expectSettled(
+        `postgres://postgres:postgres@127.0.0.1:${ports.DEV_PG_PORT}/idp`,
+        api,
+        expected,
+        logsBefore + runner.output(),
+      );
     } finally {
-      await kill(runner, 'SIGINT', true).catch(() => undefined);
+      await runner.kill('SIGINT').catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     }
   });

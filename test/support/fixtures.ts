@@ -1,49 +1,178 @@
-import type { TestStack } from './stack';
-import { eventually, tokenFor, uniq } from './stack';
+/**
+ * The fixture builders of every suite and script: teams, services, ready environments and
+ * deployments, made through the API with an {@link HttpClient} (a jest stack's API is called as the
+ * PLATFORM_ADMIN `root-admin`). Each throws when the API does not answer what the step needs.
+ */
+import { eventually } from './eventually';
+import { HttpClient, type Body } from './http-client';
+import { tokenFor } from './tokens';
+import { uniq } from './uniq';
 
+/** The token a jest stack's fixtures are made with. */
 export const admin = tokenFor('root-admin', ['PLATFORM_ADMIN']);
+/** supertest's `.set()` argument for `token`. */
 export const auth = (token: string) => ({ Authorization: `Bearer ${token}` });
 
-/** Creates a team through the API. */
-export async function createTeam(stack: TestStack, name = uniq('team')): Promise<{ id: number; name: string }> {
-  const res = await stack.http.post('/api/teams').set(auth(admin)).send({ name });
-  if (res.status !== 201) throw new Error(`team: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
+/** Where a fixture is made: an HTTP client, or a jest stack (./stack.ts) listening at `baseUrl`. */
+export type ApiTarget = HttpClient | { baseUrl: string };
+
+const stackClients = new WeakMap<object, HttpClient>();
+function clientOf(target: ApiTarget): HttpClient {
+  if (target instanceof HttpClient) return target;
+  let client = stackClients.get(target);
+  if (!client) stackClients.set(target, (client = new HttpClient(target.baseUrl, admin)));
+  return client;
 }
 
-/** Registers a service (owned by `team` when given) through the API. */
-export async function createService(stack: TestStack, team?: string, name = uniq('svc')): Promise<{ id: number; name: string }> {
-  const res = await stack.http
-    .post('/api/services')
-    .set(auth(admin))
-    .send({ name, tags: { owner: team ?? 'platform', data_sensitivity: 'internal' }, ...(team ? { team } : {}) });
-  if (res.status !== 201) throw new Error(`service: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
+export type Tier = 'dev' | 'staging' | 'prod';
+export const TIERS: readonly Tier[] = ['dev', 'staging', 'prod'];
+
+/** A service with its dev, staging and prod environments (the bodies the API answered). */
+export interface ServiceFixture {
+  service: { id: number; name: string };
+  envs: Record<Tier, { id: number; name: string; job_id: string }>;
+}
+
+/** Creates a team. */
+export async function createTeam(
+  target: ApiTarget,
+  name = uniq('team'),
+): Promise<{ id: number; name: string }> {
+  return clientOf(target).must('POST', '/api/teams', 201, { name });
+}
+
+/** Registers a service, owned by `team` (and tagged with it) when given. */
+export async function createService(
+  target: ApiTarget,
+  team?: string,
+  name = uniq('svc'),
+): Promise<{ id: number; name: string }> {
+  return clientOf(target).must('POST', '/api/services', 201, {
+    name,
+    tags: { owner: team ?? 'platform', data_sensitivity: 'internal' },
+    ...(team ? { team } : {}),
+  });
+}
+
+/** Starts provisioning an environment (202); does not wait for it. */
+export async function provisionEnvironment(
+  target: ApiTarget,
+  serviceId: number,
+  tier: string,
+  name = tier,
+): Promise<{ id: number; name: string; job_id: string }> {
+  return clientOf(target).must('POST', `/api/services/${serviceId}/environments`, 202, { name, tier });
+}
+
+/** Waits until environment `envId` of `serviceId` is ready (needs a worker). */
+export async function waitForEnvironment(
+  target: ApiTarget,
+  serviceId: number,
+  envId: number,
+  timeoutMs = 30_000,
+): Promise<void> {
+  const api = clientOf(target);
+  await eventually(
+    async () =>
+      (await api.call('GET', `/api/services/${serviceId}/environments/${envId}`)).body?.status === 'ready',
+    timeoutMs,
+    `environment ${envId} ready`,
+  );
 }
 
 /** Provisions an environment and waits until it is ready (needs a worker). */
-export async function readyEnvironment(stack: TestStack, serviceId: number, tier: string, name = tier): Promise<{ id: number; name: string; job_id: string }> {
-  const res = await stack.http.post(`/api/services/${serviceId}/environments`).set(auth(admin)).send({ name, tier });
-  if (res.status !== 202) throw new Error(`environment: ${res.status} ${JSON.stringify(res.body)}`);
-  await eventually(async () => {
-    const env = await stack.http.get(`/api/services/${serviceId}/environments/${res.body.id}`).set(auth(admin));
-    return env.body.status === 'ready';
-  }, 30_000, `environment ${name} ready`);
-  return res.body;
+export async function readyEnvironment(
+  target: ApiTarget,
+  serviceId: number,
+  tier: string,
+  name = tier,
+  timeoutMs = 30_000,
+): Promise<{ id: number; name: string; job_id: string }> {
+  const env = await provisionEnvironment(target, serviceId, tier, name);
+  await waitForEnvironment(target, serviceId, env.id, timeoutMs);
+  return env;
 }
 
-/** Waits until deployment `id` has `status`; returns it. */
-export async function waitForStatus(stack: TestStack, id: number, status: string | string[], timeoutMs = 30_000) {
-  const wanted = Array.isArray(status) ? status : [status];
-  return eventually(async () => {
-    const res = await stack.http.get(`/api/deployments/${id}`).set(auth(admin));
-    return wanted.includes(res.body.status) ? res.body : undefined;
-  }, timeoutMs, `deployment ${id} ${wanted.join('|')}`);
+/**
+ * Registers a service and provisions dev, staging and prod, then (unless `ready: false`, for a
+ * caller that waits for many at once) waits until the three are ready.
+ */
+export async function serviceWithEnvironments(
+  target: ApiTarget,
+  opts: { name?: string; team?: string; ready?: boolean; timeoutMs?: number } = {},
+): Promise<ServiceFixture> {
+  const service = await createService(target, opts.team, opts.name);
+  const envs = {} as ServiceFixture['envs'];
+  for (const tier of TIERS) envs[tier] = await provisionEnvironment(target, service.id, tier);
+  if (opts.ready !== false) {
+    for (const tier of TIERS)
+      await waitForEnvironment(target, service.id, envs[tier].id, opts.timeoutMs ?? 60_000);
+  }
+  return { service, envs };
+}
+
+/** Triggers a deployment (202); returns the deployment the API answered. */
+export async function triggerDeployment(
+  target: ApiTarget,
+  serviceId: number,
+  envId: number,
+  body: { version: string } & Record<string, unknown>,
+  headers?: Record<string, string>,
+): Promise<Body> {
+  return clientOf(target).must(
+    'POST',
+    `/api/services/${serviceId}/environments/${envId}/deployments`,
+    202,
+    body,
+    headers,
+  );
+}
+
+/** Waits until deployment `id` has `status` (or one of them); returns it. The timeout's message holds the last answer. */
+export async function waitForStatus(
+  target: ApiTarget,
+  id: number,
+  status: string | readonly string[],
+  timeoutMs = 30_000,
+  everyMs = 100,
+): Promise<Body> {
+  const api = clientOf(target);
+  const wanted: readonly string[] = typeof status === 'string' ? [status] : status;
+  let last = 'no answer yet';
+  return eventually(
+    async () => {
+      const res = await api.call('GET', `/api/deployments/${id}`);
+      last = `${res.status} ${JSON.stringify(res.body)?.slice(0, 200)}`;
+      return res.status === 200 && wanted.includes(res.body.status) ? res.body : undefined;
+    },
+    timeoutMs,
+    () => `deployment ${id} ${wanted.join('|')} (last: ${last})`,
+    everyMs,
+  );
 }
 
 /** Triggers a deployment and waits until it succeeded (for walking a version up the tiers). */
-export async function deploySucceeded(stack: TestStack, serviceId: number, envId: number, version: string) {
-  const res = await stack.http.post(`/api/services/${serviceId}/environments/${envId}/deployments`).set(auth(admin)).send({ version });
-  if (res.status !== 202) throw new Error(`deploy: ${res.status} ${JSON.stringify(res.body)}`);
-  return waitForStatus(stack, res.body.id, 'succeeded');
+export async function deploySucceeded(
+  target: ApiTarget,
+  serviceId: number,
+  envId: number,
+  version: string,
+  timeoutMs = 30_000,
+): Promise<Body> {
+  const created = await triggerDeployment(target, serviceId, envId, { version });
+  return waitForStatus(target, created.id, 'succeeded', timeoutMs);
+}
+
+/** Walks `version` through dev and staging (waiting for each) and starts prod; returns the prod deployment's id, awaiting approval. */
+export async function promoteToProd(
+  target: ApiTarget,
+  fixture: ServiceFixture,
+  version: string,
+  timeoutMs = 30_000,
+): Promise<number> {
+  await deploySucceeded(target, fixture.service.id, fixture.envs.dev.id, version, timeoutMs);
+  await deploySucceeded(target, fixture.service.id, fixture.envs.staging.id, version, timeoutMs);
+  const prod = await triggerDeployment(target, fixture.service.id, fixture.envs.prod.id, { version });
+  await waitForStatus(target, prod.id, 'awaiting_approval', timeoutMs);
+  return prod.id as number;
 }

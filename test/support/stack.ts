@@ -12,14 +12,20 @@ import { Client as PgClient } from 'pg';
 import request from 'supertest';
 import { createApp } from '../../src/api/app';
 import { currentCorrelationId } from '../../src/api/request-context';
-import { signToken } from '../../src/auth/tokens';
 import { loadConfig, type Config } from '../../src/config';
 import { initORM } from '../../src/db/orm';
 import { dropDatabase } from '../../src/dev/postgres';
-import type { Role } from '../../src/domain/types';
 import { createLogger } from '../../src/logger';
 import { createTemporalClient } from '../../src/temporal/connection';
 import { WORKFLOW_BUNDLE_OPTIONS, createWorker } from '../../src/worker/worker';
+import { TEST_SECRET } from './tokens';
+import { uniq } from './uniq';
+
+// Their own modules, so the scripts can use the fixtures without loading this one (which installs
+// the SDK's runtime); re-exported for the tests that import them from here.
+export { eventually } from './eventually';
+export { TEST_SECRET, tokenFor } from './tokens';
+export { uniq } from './uniq';
 
 /** The Temporal SDK's WARN and ERROR lines of this process (workflow task failures among them). */
 export const sdkLog: LogEntry[] = ((globalThis as { __idpSdkLog?: LogEntry[] }).__idpSdkLog ??= []);
@@ -30,7 +36,8 @@ try {
   Runtime.install({
     logger: new DefaultLogger('WARN', (entry) => {
       sdkLog.push(entry);
-      if (process.env['TEST_VERBOSE']) console.warn(`[sdk ${entry.level}] ${entry.message}`, entry.meta ?? '');
+      if (process.env['TEST_VERBOSE'])
+        console.warn(`[sdk ${entry.level}] ${entry.message}`, entry.meta ?? '');
     }),
     // The native core's own lines too (a refused workflow task completion is one of them).
     telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
@@ -38,11 +45,6 @@ try {
 } catch {
   // already installed by an earlier test file in this process
 }
-
-export const TEST_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
-
-/** Makes a name no other test uses. */
-export const uniq = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 /** Creates a fresh database from the migrated template; returns its URL. */
 export async function freshDatabase(): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
@@ -71,15 +73,20 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   });
 }
 
-/** A signed token for `sub` with `roles` and `teams`. */
-export function tokenFor(sub: string, roles: Role[], teams: string[] = []): string {
-  return signToken(TEST_SECRET, { sub, roles, teams, ttl: '1h' });
-}
-
 let bundle: Promise<{ code: string }> | undefined;
 /** The workflow bundle, built once per test file. */
 export function workflowBundle(): Promise<{ code: string }> {
-  bundle ??= bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: { info: () => undefined, warn: () => undefined, error: console.error, debug: () => undefined, trace: () => undefined, log: () => undefined } as never });
+  bundle ??= bundleWorkflowCode({
+    ...WORKFLOW_BUNDLE_OPTIONS,
+    logger: {
+      info: () => undefined,
+      warn: () => undefined,
+      error: console.error,
+      debug: () => undefined,
+      trace: () => undefined,
+      log: () => undefined,
+    } as never,
+  });
   return bundle;
 }
 
@@ -99,7 +106,9 @@ export interface TestStack {
 }
 
 /** Builds a stack; `worker: true` also starts a worker. */
-export async function startStack(opts: { worker?: boolean; env?: Record<string, string> } = {}): Promise<TestStack> {
+export async function startStack(
+  opts: { worker?: boolean; env?: Record<string, string> } = {},
+): Promise<TestStack> {
   const db = await freshDatabase();
   const config = testConfig({ DATABASE_URL: db.url, ...opts.env });
   const logger = createLogger(config.LOG_LEVEL);
@@ -141,20 +150,4 @@ export async function startStack(opts: { worker?: boolean; env?: Record<string, 
   };
   if (opts.worker) await stack.startWorker();
   return stack;
-}
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }

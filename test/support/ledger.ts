@@ -1,0 +1,181 @@
+/**
+ * The durable record of a set of deployments, read straight from PostgreSQL once everything has
+ * settled, and checked the same way by the fault suite and the soak: each status once in its
+ * deployment's timeline and once in every other record of status changes, each decision audited
+ * once, and no environment lock left.
+ */
+import { Client as PgClient, type QueryResult, type QueryResultRow } from 'pg';
+import { ACTIVE_DEPLOYMENT_STATUSES, type DeploymentStatus } from '../../src/domain/types';
+
+/** What a query can be sent to: a `pg` Pool or Client. */
+export interface Sql {
+  query<R extends QueryResultRow>(text: string, values?: unknown[]): Promise<QueryResult<R>>;
+}
+
+/**
+ * One durable record of deployments' status changes besides the timeline, read as the statuses it
+ * holds per deployment, one per entry. The timeline is the reference: a record must hold each of its
+ * statuses exactly once, and nothing else.
+ */
+export interface StatusRecord {
+  /** Names the record in mismatches. */
+  name: string;
+  /** deployment id → the statuses its entries name (in any order); an entry that names no status keeps its own name. */
+  read(sql: Sql, ids: number[]): Promise<Map<number, string[]>>;
+}
+
+/** Entries of the audit log about a deployment that are not status changes: decisions and cancel requests. */
+const REQUESTS = ['deployment.approve', 'deployment.reject', 'deployment.cancel'];
+
+/**
+ * The audit log: the API's `deployment.create` for the first status (pending), then a
+ * `deployment.<status>` entry per later one, whatever its outcome but `denied` (a refused request
+ * changes no status: those are {@link Ledger.refusals}).
+ */
+const auditRecord: StatusRecord = {
+  name: 'audit',
+  async read(sql, ids) {
+    const { rows } = await sql.query<{ target_id: string; action: string }>(
+      "select target_id, action from audit_log where target_type = 'deployment' and target_id = any($1::text[]) and not (action = any($2::text[])) and outcome <> 'denied'",
+      [ids.map(String), REQUESTS],
+    );
+    const out = new Map<number, string[]>();
+    for (const r of rows) {
+      const status =
+        r.action === 'deployment.create'
+          ? 'pending'
+          : r.action.startsWith('deployment.')
+            ? r.action.slice('deployment.'.length)
+            : r.action;
+      out.set(Number(r.target_id), [...(out.get(Number(r.target_id)) ?? []), status]);
+    }
+    return out;
+  },
+};
+
+/** Every record checked against the timelines (a table of domain events is one more entry here). */
+export const STATUS_RECORDS: readonly StatusRecord[] = [auditRecord];
+
+/** What the database says about the deployments. */
+export interface Ledger {
+  /** deployment id → its status now */
+  status: Map<number, DeploymentStatus>;
+  /** deployments whose timeline repeats a status */
+  repeatedTimeline: number[];
+  /** `<id> <record> <status> ×<n>` for each status a record holds other than once, and decisions or cancels audited other than recorded */
+  mismatches: string[];
+  /** `<id> <action>` for each request about the deployment that was refused (audited `denied`): neither a status change nor a decision */
+  refusals: string[];
+  /** entries read: `timeline` and one count per record */
+  entries: Record<string, number>;
+  /** active deployments left on the environments of these deployments (the environment lock) */
+  locksLeft: number;
+}
+
+/**
+ * Reads and checks `ids` (every deployment when absent) on `db` (a URL or a pool). `cancels`, when
+ * given, is how many cancel requests each deployment got: each must be audited once.
+ */
+export async function ledger(
+  db: string | Sql,
+  ids?: number[],
+  opts: { cancels?: Map<number, number> } = {},
+): Promise<Ledger> {
+  if (typeof db !== 'string') return readLedger(db, ids, opts.cancels);
+  const client = new PgClient({ connectionString: db });
+  await client.connect();
+  try {
+    return await readLedger(client, ids, opts.cancels);
+  } finally {
+    await client.end();
+  }
+}
+
+async function readLedger(
+  sql: Sql,
+  only: number[] | undefined,
+  cancels: Map<number, number> | undefined,
+): Promise<Ledger> {
+  const { rows } = await sql.query<{
+    id: string;
+    status: DeploymentStatus;
+    timeline: { status: string }[];
+    environment_id: string;
+  }>(
+    'select id, status, timeline, environment_id from deployment where $1::bigint[] is null or id = any($1::bigint[]) order by id',
+    [only ?? null],
+  );
+  const ids = rows.map((r) => Number(r.id));
+  const result: Ledger = {
+    status: new Map(),
+    repeatedTimeline: [],
+    mismatches: [],
+    refusals: [],
+    entries: { timeline: 0 },
+    locksLeft: 0,
+  };
+  const records = await Promise.all(
+    STATUS_RECORDS.map(async (record) => ({ name: record.name, held: await record.read(sql, ids) })),
+  );
+  for (const { name, held } of records)
+    result.entries[name] = [...held.values()].reduce((n, s) => n + s.length, 0);
+  const requests = await requestCounts(sql, ids);
+  for (const row of rows) {
+    const id = Number(row.id);
+    result.status.set(id, row.status);
+    const timeline = row.timeline.map((t) => t.status);
+    result.entries['timeline']! += timeline.length;
+    if (new Set(timeline).size !== timeline.length) result.repeatedTimeline.push(id);
+    for (const { name, held } of records) {
+      const statuses = held.get(id) ?? [];
+      for (const status of new Set(timeline)) {
+        const n = statuses.filter((s) => s === status).length;
+        if (n !== 1) result.mismatches.push(`${id} ${name} ${status} ×${n}`);
+      }
+      for (const status of new Set(statuses.filter((s) => !timeline.includes(s)))) {
+        result.mismatches.push(
+          `${id} ${name} ${status} ×${statuses.filter((s) => s === status).length} (not in the timeline)`,
+        );
+      }
+    }
+    const r = requests.get(id) ?? { decisions: 0, approvals: 0, cancels: 0, refused: [] };
+    if (r.decisions !== r.approvals)
+      result.mismatches.push(`${id} decisions audited ${r.decisions}, recorded ${r.approvals}`);
+    if (cancels && r.cancels !== (cancels.get(id) ?? 0))
+      result.mismatches.push(`${id} cancels audited ${r.cancels}, requested ${cancels.get(id) ?? 0}`);
+    result.refusals.push(...r.refused.map((action) => `${id} ${action}`));
+  }
+  const envIds = [...new Set(rows.map((r) => r.environment_id))];
+  const locks = await sql.query<{ n: string }>(
+    'select count(*)::text as n from deployment where environment_id = any($1::bigint[]) and status = any($2::text[])',
+    [envIds, [...ACTIVE_DEPLOYMENT_STATUSES]],
+  );
+  result.locksLeft = Number(locks.rows[0]!.n);
+  return result;
+}
+
+/** Per deployment: decisions and cancel requests audited, approvals recorded, and requests refused. */
+async function requestCounts(
+  sql: Sql,
+  ids: number[],
+): Promise<Map<number, { decisions: number; approvals: number; cancels: number; refused: string[] }>> {
+  const audit = await sql.query<{ target_id: string; action: string; outcome: string }>(
+    "select target_id, action, outcome from audit_log where target_type = 'deployment' and target_id = any($1::text[]) and (action = any($2::text[]) or outcome = 'denied')",
+    [ids.map(String), REQUESTS],
+  );
+  const approvals = await sql.query<{ deployment_id: string; n: string }>(
+    'select deployment_id, count(*)::text as n from approval where deployment_id = any($1::bigint[]) group by 1',
+    [ids],
+  );
+  const out = new Map<number, { decisions: number; approvals: number; cancels: number; refused: string[] }>();
+  const of = (id: number) =>
+    out.get(id) ?? out.set(id, { decisions: 0, approvals: 0, cancels: 0, refused: [] }).get(id)!;
+  for (const a of approvals.rows) of(Number(a.deployment_id)).approvals = Number(a.n);
+  for (const a of audit.rows) {
+    const counts = of(Number(a.target_id));
+    if (a.outcome === 'denied') counts.refused.push(a.action);
+    else if (a.action === 'deployment.cancel') counts.cancels++;
+    else counts.decisions++;
+  }
+  return out;
+}
