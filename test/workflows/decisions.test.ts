@@ -10,6 +10,9 @@ import { admin, auth, createService, createTeam, deploySucceeded, readyEnvironme
 import { sdkLog, startStack, tokenFor, type TestStack } from '../support/stack';
 
 const ROUNDS = Number(process.env['DECISION_ROUNDS'] ?? 50);
+// Each pairing runs its rounds on this many prod environments side by side (one at a time each:
+// one active deployment per environment), so 50 rounds fit the time of a CI run on two cores.
+const LANES = 2;
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -106,7 +109,7 @@ async function servicePastStaging(): Promise<{ serviceId: number; prodIds: numbe
   const [dev, staging, ...prods] = await Promise.all([
     readyEnvironment(stack, service.id, 'dev'),
     readyEnvironment(stack, service.id, 'staging'),
-    ...SCENARIOS.map((_, i) => readyEnvironment(stack, service.id, 'prod', `prod-${i}`)),
+    ...SCENARIOS.flatMap((_, i) => Array.from({ length: LANES }, (__, lane) => readyEnvironment(stack, service.id, 'prod', `prod-${i}-${lane}`))),
   ]);
   await deploySucceeded(stack, service.id, dev!.id, '1.0.0');
   await deploySucceeded(stack, service.id, staging!.id, '1.0.0');
@@ -126,8 +129,14 @@ describe.each([1, 2])('parallel decisions with prod_approvals.required = %i', (r
     const { serviceId, prodIds } = await servicePastStaging();
     const tally = await Promise.all(
       SCENARIOS.map(async (scenario, i) => {
-        const codes: number[] = [];
-        for (let r = 0; r < ROUNDS; r++) codes.push(...(await round(serviceId, prodIds[i]!, '1.0.0', scenario.sent, required)));
+        const lanes = await Promise.all(
+          Array.from({ length: LANES }, async (_, lane) => {
+            const codes: number[] = [];
+            for (let r = lane; r < ROUNDS; r += LANES) codes.push(...(await round(serviceId, prodIds[i * LANES + lane]!, '1.0.0', scenario.sent, required)));
+            return codes;
+          }),
+        );
+        const codes = lanes.flat();
         return { scenario: scenario.name, accepted: codes.filter((c) => c === 202).length, refused: codes.filter((c) => c === 409).length };
       }),
     );
@@ -142,6 +151,6 @@ describe.each([1, 2])('parallel decisions with prod_approvals.required = %i', (r
       expect(tally[1]).toEqual(expect.objectContaining({ accepted: 2 * ROUNDS, refused: 0 }));
     }
     expect(sdkLog.filter((e) => /command sequence|must be the last command|Failing workflow task/i.test(e.message))).toEqual([]);
-  });
+  }, 600_000);
 });
 
