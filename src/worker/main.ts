@@ -23,13 +23,18 @@ async function main(): Promise<void> {
     }).listen(config.WORKER_METRICS_PORT, config.HOST);
   }
   const worker = await createWorker({ config, orm, logger });
-  logger.info({ task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE }, 'worker started');
+  logger.info(
+    { task_queue: config.TEMPORAL_TASK_QUEUE, namespace: config.TEMPORAL_NAMESPACE },
+    'worker started',
+  );
   // The runtime turns SIGTERM/SIGINT into worker.shutdown(): polling stops, running activities get
   // shutdownGraceTime to finish, then run() resolves.
   await worker.run();
   await orm.close();
   logger.info('worker stopped');
+  // The runtime forwards the native core's logs through a timer of its own that keeps the event loop
+  // alive after the worker is done: end the process explicitly, as the API's entry point does.
+  process.exit(0);
 }
-
 
 main().catch(exitOnStartFailure);
