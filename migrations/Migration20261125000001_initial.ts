@@ -64,8 +64,12 @@ export class Migration20261125000001Initial extends Migration {
     // The environment lock: at most one deployment per environment in an active status, whatever races.
     this.addSql(`create unique index "deployment_environment_active_lock" on "deployment" ("environment_id")
       where "status" in ('pending', 'awaiting_approval', 'in_progress');`);
-    this.addSql(`create index "deployment_environment_id_id_index" on "deployment" ("environment_id", "id");`);
-    this.addSql(`create index "deployment_service_id_version_status_index" on "deployment" ("service_id", "version", "status");`);
+    this.addSql(
+      `create index "deployment_environment_id_id_index" on "deployment" ("environment_id", "id");`,
+    );
+    this.addSql(
+      `create index "deployment_service_id_version_status_index" on "deployment" ("service_id", "version", "status");`,
+    );
 
     this.addSql(`create table "approval" (
       "id" serial primary key,
@@ -114,7 +118,15 @@ export class Migration20261125000001Initial extends Migration {
   }
 
   override async down(): Promise<void> {
-    for (const table of ['audit_log', 'platform_policy', 'approval', 'deployment', 'environment', 'service', 'team']) {
+    for (const table of [
+      'audit_log',
+      'platform_policy',
+      'approval',
+      'deployment',
+      'environment',
+      'service',
+      'team',
+    ]) {
       this.addSql(`drop table if exists "${table}" cascade;`);
     }
   }

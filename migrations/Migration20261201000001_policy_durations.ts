@@ -19,7 +19,8 @@ const SECONDS = `case
  */
 export class Migration20261201000001PolicyDurations extends Migration {
   override async up(): Promise<void> {
-    this.addSql(`with t as (select name, ${SECONDS} as seconds from platform_policy where kind = 'prod_approvals')
+    this
+      .addSql(`with t as (select name, ${SECONDS} as seconds from platform_policy where kind = 'prod_approvals')
       update platform_policy p
          set config = jsonb_set(p.config, '{timeout}', case when t.seconds < 1 then '"1s"'::jsonb else '"365d"'::jsonb end),
              updated_at = now(), updated_by = 'migration:policy-durations'

@@ -10,8 +10,13 @@ import { WORKFLOW_BUNDLE_OPTIONS } from '../src/worker/worker';
 
 async function main(): Promise<void> {
   const dir = path.resolve(process.argv[2] ?? 'test/fixtures/histories');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
-  const workflowBundle = await bundleWorkflowCode({ ...WORKFLOW_BUNDLE_OPTIONS, logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} } });
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort();
+  const workflowBundle = await bundleWorkflowCode({
+    ...WORKFLOW_BUNDLE_OPTIONS,
+    logger: { info() {}, warn() {}, error: console.error, debug() {}, trace() {}, log() {} },
+  });
   for (const file of files) {
     const history: unknown = JSON.parse(readFileSync(path.join(dir, file), 'utf8'));
     await Worker.runReplayHistory({ workflowBundle }, history, file);

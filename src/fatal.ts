@@ -5,7 +5,12 @@ import { ConfigError } from './config';
  * per problem, nothing for the user to dig through), anything else with its stack (a bug to report).
  */
 export function exitOnStartFailure(err: unknown): never {
-  const text = err instanceof ConfigError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+  const text =
+    err instanceof ConfigError
+      ? err.message
+      : err instanceof Error
+        ? (err.stack ?? err.message)
+        : String(err);
   console.error(text);
   process.exit(1);
 }

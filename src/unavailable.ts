@@ -12,8 +12,15 @@ export function isUnavailable(err: unknown): boolean {
     const o = e as { code?: unknown; name?: string; message?: string };
     if (typeof o.code === 'string' && (NET_CODES.has(o.code) || PG_UNAVAILABLE.test(o.code))) return true;
     // gRPC status codes: 14 UNAVAILABLE, 4 DEADLINE_EXCEEDED.
-    if (o.name === 'ServiceError' || o.name === 'ConnectionError' || o.code === 14 || o.code === 4) return true;
-    if (typeof o.message === 'string' && /Knex: Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED|Failed to connect/i.test(o.message)) return true;
+    if (o.name === 'ServiceError' || o.name === 'ConnectionError' || o.code === 14 || o.code === 4)
+      return true;
+    if (
+      typeof o.message === 'string' &&
+      /Knex: Timeout acquiring a connection|Connection terminated|connect ECONNREFUSED|Failed to connect/i.test(
+        o.message,
+      )
+    )
+      return true;
   }
   return false;
 }

@@ -23,18 +23,26 @@ describe('loadConfig', () => {
   });
 });
 
-describe.each(['src/dev/runner.ts', 'src/api/main.ts', 'src/worker/main.ts', 'src/cli/migrate.ts'])('%s with PORT=abc', (entry) => {
-  it('prints the problem in one line, no stack, and exits 1', () => {
-    const run = spawnSync(TSX, [entry], {
-      cwd: ROOT,
-      env: { PATH: process.env['PATH'], HOME: process.env['HOME'], PORT: 'abc', DATA_DIR: path.join(ROOT, '.data/config-test') },
-      encoding: 'utf8',
-      timeout: 60_000,
+describe.each(['src/dev/runner.ts', 'src/api/main.ts', 'src/worker/main.ts', 'src/cli/migrate.ts'])(
+  '%s with PORT=abc',
+  (entry) => {
+    it('prints the problem in one line, no stack, and exits 1', () => {
+      const run = spawnSync(TSX, [entry], {
+        cwd: ROOT,
+        env: {
+          PATH: process.env['PATH'],
+          HOME: process.env['HOME'],
+          PORT: 'abc',
+          DATA_DIR: path.join(ROOT, '.data/config-test'),
+        },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      expect(run.status).toBe(1);
+      expect(run.stderr).toContain('invalid configuration:');
+      expect(run.stderr).toMatch(/^ {2}PORT: .+$/m);
+      expect(run.stderr).not.toMatch(/^\s+at /m);
+      expect(run.stderr).not.toContain('ConfigError');
     });
-    expect(run.status).toBe(1);
-    expect(run.stderr).toContain('invalid configuration:');
-    expect(run.stderr).toMatch(/^ {2}PORT: .+$/m);
-    expect(run.stderr).not.toMatch(/^\s+at /m);
-    expect(run.stderr).not.toContain('ConfigError');
-  });
-});
+  },
+);

@@ -31,7 +31,12 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
 }
 
-function summarize(samples: number[], seconds: number, requests: number, extra: Pick<LoadResult, 'non2xx' | 'errors' | 'statuses'>): LoadResult {
+function summarize(
+  samples: number[],
+  seconds: number,
+  requests: number,
+  extra: Pick<LoadResult, 'non2xx' | 'errors' | 'statuses'>,
+): LoadResult {
   const sorted = [...samples].sort((a, b) => a - b);
   const round = (n: number): number => Math.round(n * 1000) / 1000;
   return {
@@ -50,13 +55,20 @@ function summarize(samples: number[], seconds: number, requests: number, extra: 
 /** One result from several runs of the same load (e.g. rounds alternated with a baseline's). */
 export function combine(results: LoadResult[]): LoadResult {
   const statuses: Record<string, number> = {};
-  for (const r of results) for (const [code, n] of Object.entries(r.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
+  for (const r of results)
+    for (const [code, n] of Object.entries(r.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
   const sum = (f: (r: LoadResult) => number): number => results.reduce((a, r) => a + f(r), 0);
-  return summarize(results.flatMap((r) => r.samples), sum((r) => r.seconds), sum((r) => r.requests), { non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), statuses });
+  return summarize(
+    results.flatMap((r) => r.samples),
+    sum((r) => r.seconds),
+    sum((r) => r.requests),
+    { non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), statuses },
+  );
 }
 
 /** JSON.stringify replacer that leaves the raw samples out of reports. */
-export const withoutSamples = (key: string, value: unknown): unknown => (key === 'samples' ? undefined : value);
+export const withoutSamples = (key: string, value: unknown): unknown =>
+  key === 'samples' ? undefined : value;
 
 export interface HttpLoad {
   baseUrl: string;
@@ -101,13 +113,23 @@ export async function httpLoad(load: HttpLoad): Promise<LoadResult> {
   // Up to the last response, not to the promise: autocannon notices that `amount` requests are done
   // on its one-second sampling tick, which would round every run up to whole seconds.
   const seconds = Number(lastResponse - started) / 1e9;
-  const statuses = Object.fromEntries(Object.entries(result.statusCodeStats).map(([code, s]) => [code, s.count]));
+  const statuses = Object.fromEntries(
+    Object.entries(result.statusCodeStats).map(([code, s]) => [code, s.count]),
+  );
   const requests = Object.values(statuses).reduce((a, b) => a + b, 0);
-  return summarize(samples, seconds, requests, { non2xx: result.non2xx, errors: result.errors + result.timeouts, statuses });
+  return summarize(samples, seconds, requests, {
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    statuses,
+  });
 }
 
 /** Runs `task(i)` for i in [0, amount) with `concurrency` in flight, timing each call. */
-export async function concurrentLoad(amount: number, concurrency: number, task: (i: number) => Promise<void>): Promise<LoadResult> {
+export async function concurrentLoad(
+  amount: number,
+  concurrency: number,
+  task: (i: number) => Promise<void>,
+): Promise<LoadResult> {
   const samples: number[] = [];
   let next = 0;
   let errors = 0;
@@ -125,5 +147,9 @@ export async function concurrentLoad(amount: number, concurrency: number, task: 
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return summarize(samples, seconds, amount, { non2xx: 0, errors, statuses: { ok: samples.length, failed: errors } });
+  return summarize(samples, seconds, amount, {
+    non2xx: 0,
+    errors,
+    statuses: { ok: samples.length, failed: errors },
+  });
 }

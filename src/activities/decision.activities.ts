@@ -7,7 +7,8 @@ import { approversOf, lockDeployment, move, stateOf } from './deployment.activit
 import type { ActivityDeps } from './index';
 import { record, runInfo } from './run-context';
 
-const refusal = (message: string): ApplicationFailure => ApplicationFailure.nonRetryable(message, FAILURE_TYPES.decisionRefused);
+const refusal = (message: string): ApplicationFailure =>
+  ApplicationFailure.nonRetryable(message, FAILURE_TYPES.decisionRefused);
 
 /** The activity that records approvers' decisions. */
 export function decisionActivities({ orm, logger }: Pick<ActivityDeps, 'orm' | 'logger'>) {
@@ -27,27 +28,45 @@ export function decisionActivities({ orm, logger }: Pick<ActivityDeps, 'orm' | '
           if (existing.decision === decision.decision) return stateOf(d, await approversOf(em, d.id));
           throw refusal(`${decision.approver} has already decided (${existing.decision})`);
         }
-        if (d.status !== 'awaiting_approval') throw refusal(`deployment is ${d.status}, not awaiting approval`);
+        if (d.status !== 'awaiting_approval')
+          throw refusal(`deployment is ${d.status}, not awaiting approval`);
         const at = new Date();
-        em.create(Approval, { deploymentId, approver: decision.approver, decision: decision.decision, comment: decision.comment, at });
+        em.create(Approval, {
+          deploymentId,
+          approver: decision.approver,
+          decision: decision.decision,
+          comment: decision.comment,
+          at,
+        });
         record(em, { ...decisionEntry(d, decision, runInfo()), at });
         await em.flush();
         const approvals = await em.find(Approval, { deploymentId }, { orderBy: { id: 'asc' } });
         const approvedBy = approvals.filter((a) => a.decision === 'approve').map((a) => a.approver);
         const waitingSince = [...d.timeline].reverse().find((t) => t.status === 'awaiting_approval')?.at;
         const waited = waitingSince ? (at.getTime() - Date.parse(waitingSince)) / 1000 : 0;
-        const by = { actor: decision.approver, actorRoles: decision.roles, correlationId: decision.correlationId, context: runInfo(), at };
+        const by = {
+          actor: decision.approver,
+          actorRoles: decision.roles,
+          correlationId: decision.correlationId,
+          context: runInfo(),
+          at,
+        };
         if (decision.decision === 'reject') {
           const detail = `rejected by ${decision.approver}${decision.comment ? `: ${decision.comment}` : ''}`;
           move(em, logger, d, ['awaiting_approval'], 'rejected', { ...by, detail, error: detail });
           approvalWait.observe({ outcome: 'rejected' }, waited);
         } else if (approvedBy.length >= d.approvalsRequired) {
-          move(em, logger, d, ['awaiting_approval'], 'in_progress', { ...by, detail: `approved by ${approvedBy.join(', ')}` });
+          move(em, logger, d, ['awaiting_approval'], 'in_progress', {
+            ...by,
+            detail: `approved by ${approvedBy.join(', ')}`,
+          });
           approvalWait.observe({ outcome: 'approved' }, waited);
         }
-        return stateOf(d, approvals.map((a) => a.approver));
+        return stateOf(
+          d,
+          approvals.map((a) => a.approver),
+        );
       });
     },
-
   };
 }

@@ -29,13 +29,19 @@ export async function approversOf(em: EntityManager, deploymentId: number): Prom
   return rows.map((a) => a.approver);
 }
 
-
 /**
  * Moves a locked deployment to `to` when its status is one of `from` (a step repeated after it took
  * effect finds the status moved on and changes nothing), recording the move's audit entry in `em`;
  * true when it moved.
  */
-export function move(em: EntityManager, logger: Logger, d: Deployment, from: readonly DeploymentStatus[], to: DeploymentStatus, facts: MoveFacts): boolean {
+export function move(
+  em: EntityManager,
+  logger: Logger,
+  d: Deployment,
+  from: readonly DeploymentStatus[],
+  to: DeploymentStatus,
+  facts: MoveFacts,
+): boolean {
   if (!from.includes(d.status)) return false;
   const previous = d.status;
   record(em, moveDeployment(d, to, facts));
@@ -49,6 +55,45 @@ export function lockDeployment(em: EntityManager, id: number): Promise<Deploymen
   return em.findOneOrFail(Deployment, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
 }
 
+/** beginDeployment's step inside its transaction (see there). */
+async function begin(em: EntityManager, logger: Logger, deploymentId: number): Promise<BeginResult> {
+  const d = await lockDeployment(em, deploymentId);
+  const result = (proceed: boolean, error: string | null, failureType: string | null): BeginResult => ({
+    ...stateOf(d, []),
+    proceed,
+    approvalTimeoutSeconds: d.approvalTimeoutSeconds,
+    error,
+    failureType,
+  });
+  if (d.status !== 'pending') {
+    const proceed = !isTerminal(d.status);
+    return {
+      ...result(proceed, d.error, proceed ? null : d.status),
+      approvers: await approversOf(em, d.id),
+    };
+  }
+  const fail = (error: string, failureType: string): BeginResult => {
+    move(
+      em,
+      logger,
+      d,
+      ['pending'],
+      'failed',
+      moveFacts(SYSTEM_ACTOR, d.correlationId, { detail: error, error }),
+    );
+    return result(false, error, failureType);
+  };
+  const env = await em.findOneOrFail(Environment, d.environmentId);
+  if (env.status !== 'ready')
+    return fail(`environment '${env.name}' is ${env.status}, not ready`, FAILURE_TYPES.notReady);
+  const violation = await promotionViolation(em, await loadPolicies(em), d.serviceId, d.tier, d.version);
+  if (violation) return fail(`${violation.message}; ${violation.hint}`, FAILURE_TYPES.promotionOrder);
+  const next = d.approvalsRequired > 0 ? 'awaiting_approval' : 'in_progress';
+  const detail = next === 'awaiting_approval' ? `waiting for ${d.approvalsRequired} approval(s)` : undefined;
+  move(em, logger, d, ['pending'], next, moveFacts(SYSTEM_ACTOR, d.correlationId, { detail }));
+  return result(true, null, null);
+}
+
 /** The activities of one deployment's run (its decisions: see decision.activities.ts). */
 export function deploymentActivities({ orm, logger, driver }: ActivityDeps) {
   return {
@@ -57,41 +102,27 @@ export function deploymentActivities({ orm, logger, driver }: ActivityDeps) {
      * succeeded in the tier before (under races the API's check may be stale). Moves `pending` on to
      * `awaiting_approval` or `in_progress`.
      */
-    async beginDeployment(deploymentId: number): Promise<BeginResult> {
-      return orm.em.fork().transactional(async (em) => {
-        const d = await lockDeployment(em, deploymentId);
-        const result = (proceed: boolean, error: string | null, failureType: string | null): BeginResult => ({
-          ...stateOf(d, []),
-          proceed,
-          approvalTimeoutSeconds: d.approvalTimeoutSeconds,
-          error,
-          failureType,
-        });
-        if (d.status !== 'pending') {
-          const proceed = !isTerminal(d.status);
-          return { ...result(proceed, d.error, proceed ? null : d.status), approvers: await approversOf(em, d.id) };
-        }
-        const fail = (error: string, failureType: string): BeginResult => {
-          move(em, logger, d, ['pending'], 'failed', moveFacts(SYSTEM_ACTOR, d.correlationId, { detail: error, error }));
-          return result(false, error, failureType);
-        };
-        const env = await em.findOneOrFail(Environment, d.environmentId);
-        if (env.status !== 'ready') return fail(`environment '${env.name}' is ${env.status}, not ready`, FAILURE_TYPES.notReady);
-        const violation = await promotionViolation(em, await loadPolicies(em), d.serviceId, d.tier, d.version);
-        if (violation) return fail(`${violation.message}; ${violation.hint}`, FAILURE_TYPES.promotionOrder);
-        const next = d.approvalsRequired > 0 ? 'awaiting_approval' : 'in_progress';
-        const detail = next === 'awaiting_approval' ? `waiting for ${d.approvalsRequired} approval(s)` : undefined;
-        move(em, logger, d, ['pending'], next, moveFacts(SYSTEM_ACTOR, d.correlationId, { detail }));
-        return result(true, null, null);
-      });
-    },
+    beginDeployment: (deploymentId: number): Promise<BeginResult> =>
+      orm.em.fork().transactional((em) => begin(em, logger, deploymentId)),
 
     /** Moves a deployment to `to` if it is in one of `from`; returns the status it has afterwards. */
-    async transitionDeployment(deploymentId: number, from: DeploymentStatus[], to: DeploymentStatus, detail: string | null): Promise<DeploymentStatus> {
+    async transitionDeployment(
+      deploymentId: number,
+      from: DeploymentStatus[],
+      to: DeploymentStatus,
+      detail: string | null,
+    ): Promise<DeploymentStatus> {
       return orm.em.fork().transactional(async (em) => {
         const d = await lockDeployment(em, deploymentId);
         const error = to === 'failed' || to === 'expired' ? (detail ?? undefined) : undefined;
-        const moved = move(em, logger, d, from, to, moveFacts(SYSTEM_ACTOR, d.correlationId, { detail: detail ?? undefined, error }));
+        const moved = move(
+          em,
+          logger,
+          d,
+          from,
+          to,
+          moveFacts(SYSTEM_ACTOR, d.correlationId, { detail: detail ?? undefined, error }),
+        );
         if (moved && to === 'expired') approvalWait.observe({ outcome: 'expired' }, d.approvalTimeoutSeconds);
         return d.status;
       });
@@ -105,13 +136,22 @@ export function deploymentActivities({ orm, logger, driver }: ActivityDeps) {
       const service = await em.findOneOrFail(Service, d.serviceId);
       try {
         const result = await driver.deploy(
-          { jobId: d.jobId, service: service.name, environment: env.name, tier: d.tier, version: d.version, config: d.config, environmentConfig: env.config },
+          {
+            jobId: d.jobId,
+            service: service.name,
+            environment: env.name,
+            tier: d.tier,
+            version: d.version,
+            config: d.config,
+            environmentConfig: env.config,
+          },
           () => Context.current().heartbeat(),
           Context.current().cancellationSignal,
         );
         return result.detail;
       } catch (err) {
-        if (err instanceof DriverError && !err.retryable) throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.deployFailed);
+        if (err instanceof DriverError && !err.retryable)
+          throw ApplicationFailure.nonRetryable(err.message, FAILURE_TYPES.deployFailed);
         throw err;
       }
     },

@@ -15,7 +15,13 @@ export function environmentActivities({ orm, logger, driver }: ActivityDeps) {
       const env = await orm.em.fork().findOneOrFail(Environment, input.environmentId);
       try {
         const result = await driver.provision(
-          { jobId: env.jobId, service: input.service, environment: env.name, tier: env.tier, config: env.config },
+          {
+            jobId: env.jobId,
+            service: input.service,
+            environment: env.name,
+            tier: env.tier,
+            config: env.config,
+          },
           () => Context.current().heartbeat(),
           Context.current().cancellationSignal,
         );
@@ -29,12 +35,19 @@ export function environmentActivities({ orm, logger, driver }: ActivityDeps) {
     },
 
     /** Records the outcome of provisioning; only a `provisioning` environment changes (a repeat is a no-op). */
-    async markEnvironment(environmentId: number, status: 'ready' | 'failed', error: string | null): Promise<string> {
+    async markEnvironment(
+      environmentId: number,
+      status: 'ready' | 'failed',
+      error: string | null,
+    ): Promise<string> {
       return orm.em.fork().transactional(async (em) => {
-        const env = await em.findOneOrFail(Environment, environmentId, { lockMode: LockMode.PESSIMISTIC_WRITE });
+        const env = await em.findOneOrFail(Environment, environmentId, {
+          lockMode: LockMode.PESSIMISTIC_WRITE,
+        });
         if (env.status !== 'provisioning') return env.status;
         const service = await em.findOneOrFail(Service, env.serviceId);
-        const team = service.teamId === null ? null : ((await em.findOne(Team, service.teamId))?.name ?? null);
+        const team =
+          service.teamId === null ? null : ((await em.findOne(Team, service.teamId))?.name ?? null);
         record(em, moveEnvironment(env, team, status, moveFacts(SYSTEM_ACTOR, null, error ? { error } : {})));
         activityLogger(logger).info({ environment_id: env.id, status }, 'environment status changed');
         return env.status;

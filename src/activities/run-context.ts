@@ -24,7 +24,11 @@ export function correlationId(fallback: string | null): string | null {
 }
 
 /** The facts of a move the running activity makes as `actor`. */
-export function moveFacts(actor: string, fallbackCorrelation: string | null, more: Omit<MoveFacts, 'actor' | 'correlationId' | 'context'> = {}): MoveFacts {
+export function moveFacts(
+  actor: string,
+  fallbackCorrelation: string | null,
+  more: Omit<MoveFacts, 'actor' | 'correlationId' | 'context'> = {},
+): MoveFacts {
   return { actor, correlationId: correlationId(fallbackCorrelation), context: runInfo(), ...more };
 }
 

@@ -49,7 +49,6 @@ const DOMAIN_STATUS: [new (...args: never[]) => DomainError, number, string][] =
   [ServiceUnavailableError, 503, 'service-unavailable'],
 ];
 
-
 // How Node reports a client's connection closing under a request: the request stream's 'aborted'
 // (ECONNRESET), a reset or broken socket, a stream closed early, or llhttp's parse error when the
 // connection ends mid-message (HPE_INVALID_EOF_STATE).

@@ -148,18 +148,28 @@ export function route<
     spec as unknown as RouteSpec<z.ZodType, z.ZodType, z.ZodType>,
   );
   router[spec.method](spec.path, async (ctx) => {
-    const caller: Caller = { actor: ctx.state.actor!, correlationId: ctx.state.correlationId, log: ctx.state.log };
+    const caller: Caller = {
+      actor: ctx.state.actor!,
+      correlationId: ctx.state.correlationId,
+      log: ctx.state.log,
+    };
     const params = parseWith(spec.params ?? EMPTY, ctx.params, 'path');
     if (spec.access && !caller.actor.roles.some((r) => spec.access!.roles.includes(r))) {
       const { roles, action, targetType } = spec.access;
       const { id, name } = params as { id?: number; name?: string };
       const team = id === undefined ? null : await teamOfTarget(deps.orm, targetType, id);
-      await deny(deps.orm, caller, { action, targetType, targetId: id ?? name ?? null, team },
-        `only ${roles.join(' or ')} may ${spec.method.toUpperCase()} /api${spec.path}`);
+      await deny(
+        deps.orm,
+        caller,
+        { action, targetType, targetId: id ?? name ?? null, team },
+        `only ${roles.join(' or ')} may ${spec.method.toUpperCase()} /api${spec.path}`,
+      );
     }
     const query = parseWith(spec.query ?? EMPTY, strictQuery(ctx.query), 'query');
     const raw = await readJsonBody(ctx);
-    const body = spec.body ? parseWith(spec.body, raw, 'body') : parseWith(z.undefined({ error: 'this route takes no body' }), raw, 'body');
+    const body = spec.body
+      ? parseWith(spec.body, raw, 'body')
+      : parseWith(z.undefined({ error: 'this route takes no body' }), raw, 'body');
     await handler(ctx as Ctx, {
       params: params as z.infer<P>,
       query: query as z.infer<Q>,

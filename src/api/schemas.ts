@@ -4,7 +4,10 @@ import { POLICY_KINDS } from '../domain/policies';
 /** Lower-case names usable in URLs and workflow IDs. */
 export const slug = z
   .string()
-  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'lower-case letters, digits and dashes, 1-63 characters, no dash at either end');
+  .regex(
+    /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/,
+    'lower-case letters, digits and dashes, 1-63 characters, no dash at either end',
+  );
 
 function depth(value: unknown, level = 0): number {
   if (value === null || typeof value !== 'object' || level > 40) return level;
@@ -82,7 +85,12 @@ export const policyPut = z.strictObject({
   updated_by: z.string().max(255).nullable().optional(),
 });
 
-export const EVALUATE_ACTIONS = ['service.create', 'service.update', 'environment.create', 'deployment.create'] as const;
+export const EVALUATE_ACTIONS = [
+  'service.create',
+  'service.update',
+  'environment.create',
+  'deployment.create',
+] as const;
 
 export const policyEvaluate = z.strictObject({
   action: z.enum(EVALUATE_ACTIONS),
@@ -90,7 +98,9 @@ export const policyEvaluate = z.strictObject({
 });
 
 /** Idempotency keys as clients send them. */
-export const idempotencyKey = z.string().regex(/^[A-Za-z0-9._:-]{1,255}$/, '1-255 characters of A-Z a-z 0-9 . _ : -');
+export const idempotencyKey = z
+  .string()
+  .regex(/^[A-Za-z0-9._:-]{1,255}$/, '1-255 characters of A-Z a-z 0-9 . _ : -');
 
 /**
  * A positive integer as a path or query string, spelled one way only: decimal digits without a sign,

@@ -1,4 +1,12 @@
-import type { Approval, AuditLog, Deployment, Environment, PlatformPolicy, Service, Team } from '../domain/entities';
+import type {
+  Approval,
+  AuditLog,
+  Deployment,
+  Environment,
+  PlatformPolicy,
+  Service,
+  Team,
+} from '../domain/entities';
 import type { Config } from '../config';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);

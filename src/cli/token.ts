@@ -20,7 +20,10 @@ function main(): void {
   });
   const config = loadConfig();
   const secret = config.JWT_SECRET ?? readDevSecret(config.DATA_DIR);
-  if (!secret) throw new Error('no JWT_SECRET set and no dev secret under DATA_DIR: run `npm run dev` once or set JWT_SECRET');
+  if (!secret)
+    throw new Error(
+      'no JWT_SECRET set and no dev secret under DATA_DIR: run `npm run dev` once or set JWT_SECRET',
+    );
   const roles = values.role ?? ['PLATFORM_ADMIN'];
   const bad = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
   if (bad.length) throw new Error(`unknown role(s) ${bad.join(', ')}; use ${ROLES.join(', ')}`);

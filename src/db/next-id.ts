@@ -6,7 +6,12 @@ import type { EntityManager } from '@mikro-orm/postgresql';
  * context it takes a second one from the pool, and a burst of triggers can leave every connection
  * held by a transaction waiting for one more.
  */
-export async function nextId(tx: EntityManager, sequence: 'deployment_id_seq' | 'environment_id_seq'): Promise<number> {
-  const [row] = await tx.getConnection().execute<{ id: string }[]>(`select nextval('${sequence}') as id`, [], 'all', tx.getTransactionContext());
+export async function nextId(
+  tx: EntityManager,
+  sequence: 'deployment_id_seq' | 'environment_id_seq',
+): Promise<number> {
+  const [row] = await tx
+    .getConnection()
+    .execute<{ id: string }[]>(`select nextval('${sequence}') as id`, [], 'all', tx.getTransactionContext());
   return Number(row!.id);
 }

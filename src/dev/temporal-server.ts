@@ -26,7 +26,9 @@ function onPath(name: string): string | undefined {
  * pinned `go install` into the tools folder; undefined when none of these works (the caller may fall
  * back to the SDK's own download).
  */
-export async function findTemporalCli(log: (line: string) => void = () => undefined): Promise<string | undefined> {
+export async function findTemporalCli(
+  log: (line: string) => void = () => undefined,
+): Promise<string | undefined> {
   const fromEnv = process.env['TEMPORAL_CLI_PATH'];
   if (fromEnv && existsSync(fromEnv)) return fromEnv;
   const local = path.join(TOOLS_BIN, 'temporal');
@@ -37,7 +39,10 @@ export async function findTemporalCli(log: (line: string) => void = () => undefi
   if (!go) return undefined;
   log(`building the Temporal CLI (${TEMPORAL_CLI_MODULE}) into ${TOOLS_BIN}; this takes a few minutes once`);
   await mkdir(TOOLS_BIN, { recursive: true });
-  await run(go, ['install', TEMPORAL_CLI_MODULE], { env: { ...process.env, GOBIN: TOOLS_BIN }, maxBuffer: 64 * 1024 * 1024 });
+  await run(go, ['install', TEMPORAL_CLI_MODULE], {
+    env: { ...process.env, GOBIN: TOOLS_BIN },
+    maxBuffer: 64 * 1024 * 1024,
+  });
   return existsSync(local) ? local : undefined;
 }
 
@@ -55,13 +60,37 @@ export async function temporalHealthy(cli: string, address: string): Promise<boo
  * Registers the platform's search attributes in `namespace` (needed when the server's database
  * already existed, since `--search-attribute` flags only apply to a new one). Safe to repeat.
  */
-export async function registerSearchAttributes(cli: string, address: string, namespace: string): Promise<void> {
-  const { stdout } = await run(cli, ['operator', 'search-attribute', 'list', '--address', address, '--namespace', namespace, '-o', 'json'], { timeout: 15000 });
+export async function registerSearchAttributes(
+  cli: string,
+  address: string,
+  namespace: string,
+): Promise<void> {
+  const { stdout } = await run(
+    cli,
+    ['operator', 'search-attribute', 'list', '--address', address, '--namespace', namespace, '-o', 'json'],
+    { timeout: 15000 },
+  );
   const missing = SEARCH_ATTRIBUTE_NAMES.filter((name) => !stdout.includes(`"${name}"`));
   for (const name of missing) {
-    await run(cli, ['operator', 'search-attribute', 'create', '--address', address, '--namespace', namespace, '--name', name, '--type', 'Keyword'], {
-      timeout: 15000,
-    });
+    await run(
+      cli,
+      [
+        'operator',
+        'search-attribute',
+        'create',
+        '--address',
+        address,
+        '--namespace',
+        namespace,
+        '--name',
+        name,
+        '--type',
+        'Keyword',
+      ],
+      {
+        timeout: 15000,
+      },
+    );
   }
 }
 

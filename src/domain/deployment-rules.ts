@@ -23,8 +23,13 @@ export async function promotionViolation(
   const before = prerequisiteTier(tier, policies);
   if (before === null) return null;
   const succeeded = await em.count(Deployment, { serviceId, version, tier: before, status: 'succeeded' });
-  const candidates = (await em.find(Environment, { serviceId, tier: before }, { orderBy: { id: 'asc' } })).map((e) => e.name);
-  return checkPromotionOrder({ version, tier, succeededTiers: succeeded > 0 ? [before] : [], candidates }, policies);
+  const candidates = (
+    await em.find(Environment, { serviceId, tier: before }, { orderBy: { id: 'asc' } })
+  ).map((e) => e.name);
+  return checkPromotionOrder(
+    { version, tier, succeededTiers: succeeded > 0 ? [before] : [], candidates },
+    policies,
+  );
 }
 
 /**
@@ -41,7 +46,12 @@ export function applyStatus(
   deployment.status = to;
   deployment.timeline = [
     ...deployment.timeline,
-    { status: to, at: at.toISOString(), actor: entry.actor, ...(entry.detail ? { detail: entry.detail } : {}) },
+    {
+      status: to,
+      at: at.toISOString(),
+      actor: entry.actor,
+      ...(entry.detail ? { detail: entry.detail } : {}),
+    },
   ];
   if (entry.error !== undefined) deployment.error = entry.error;
   if (isTerminal(to)) deployment.finishedAt = at;

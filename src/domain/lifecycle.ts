@@ -49,7 +49,9 @@ export const ENVIRONMENT_MOVES: { readonly [S in EnvironmentStatus]: readonly En
 };
 
 /** Statuses in which a deployment holds its environment's lock (every status that is not an end state). */
-export const ACTIVE_DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = DEPLOYMENT_STATUSES.filter((s) => DEPLOYMENT_MOVES[s].length > 0);
+export const ACTIVE_DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = DEPLOYMENT_STATUSES.filter(
+  (s) => DEPLOYMENT_MOVES[s].length > 0,
+);
 
 /** True for a status a deployment never leaves. */
 export function isTerminal(status: DeploymentStatus): boolean {
@@ -144,7 +146,17 @@ export function canMoveDeployment(from: DeploymentStatus, to: DeploymentStatus):
 /** The dedupe key of a status change: one entry per job and status, however often a step repeats. */
 export const statusDedupeKey = (jobId: string, to: string): string => `${jobId}:status:${to}`;
 
-function moveEntry(kind: 'deployment' | 'environment', id: number, team: string | null, jobId: string, from: string, to: string, outcome: AuditOutcome, facts: MoveFacts, at: Date): AuditEntry {
+function moveEntry(
+  kind: 'deployment' | 'environment',
+  id: number,
+  team: string | null,
+  jobId: string,
+  from: string,
+  to: string,
+  outcome: AuditOutcome,
+  facts: MoveFacts,
+  at: Date,
+): AuditEntry {
   return {
     at,
     actor: facts.actor,
@@ -155,7 +167,14 @@ function moveEntry(kind: 'deployment' | 'environment', id: number, team: string 
     targetId: String(id),
     team,
     correlationId: facts.correlationId,
-    details: { from, to, job_id: jobId, ...(facts.detail ? { detail: facts.detail } : {}), ...(facts.error ? { error: facts.error } : {}), ...facts.context },
+    details: {
+      from,
+      to,
+      job_id: jobId,
+      ...(facts.detail ? { detail: facts.detail } : {}),
+      ...(facts.error ? { error: facts.error } : {}),
+      ...facts.context,
+    },
     dedupeKey: statusDedupeKey(jobId, to),
   };
 }
@@ -172,7 +191,15 @@ export function moveDeployment(d: DeploymentRecord, to: DeploymentStatus, facts:
   }
   const at = facts.at ?? new Date();
   d.status = to;
-  d.timeline = [...d.timeline, { status: to, at: at.toISOString(), actor: facts.actor, ...(facts.detail ? { detail: facts.detail } : {}) }];
+  d.timeline = [
+    ...d.timeline,
+    {
+      status: to,
+      at: at.toISOString(),
+      actor: facts.actor,
+      ...(facts.detail ? { detail: facts.detail } : {}),
+    },
+  ];
   if (facts.error !== undefined) d.error = facts.error;
   if (isTerminal(to)) d.finishedAt = at;
   return moveEntry('deployment', d.id, d.team, d.jobId, from, to, DEPLOYMENT_OUTCOME[to], facts, at);
@@ -182,14 +209,29 @@ export function moveDeployment(d: DeploymentRecord, to: DeploymentStatus, facts:
  * Moves an environment to `to` (its status and error) and returns the audit entry of the move.
  * Throws {@link IllegalTransitionError} for a move the table forbids.
  */
-export function moveEnvironment(env: EnvironmentRecord, team: string | null, to: EnvironmentStatus, facts: MoveFacts): AuditEntry {
+export function moveEnvironment(
+  env: EnvironmentRecord,
+  team: string | null,
+  to: EnvironmentStatus,
+  facts: MoveFacts,
+): AuditEntry {
   const from = env.status;
   if (!ENVIRONMENT_MOVES[from].includes(to)) {
     throw new IllegalTransitionError(`environment ${env.id} cannot move from ${from} to ${to}`, { from, to });
   }
   env.status = to;
   if (facts.error !== undefined) env.error = facts.error;
-  return moveEntry('environment', env.id, team, env.jobId, from, to, ENVIRONMENT_OUTCOME[to], facts, facts.at ?? new Date());
+  return moveEntry(
+    'environment',
+    env.id,
+    team,
+    env.jobId,
+    from,
+    to,
+    ENVIRONMENT_OUTCOME[to],
+    facts,
+    facts.at ?? new Date(),
+  );
 }
 
 /** The pieces of an audit entry that are not a status change (a request, a refusal, a decision). */
@@ -205,7 +247,10 @@ export interface AuditFacts {
 }
 
 /** Builds an audit entry by the same rule as the moves: who, when, what, on which target, how it ended. */
-export function auditEntry(who: { actor: string; actorRoles?: readonly string[]; correlationId: string | null; at?: Date }, facts: AuditFacts): AuditEntry {
+export function auditEntry(
+  who: { actor: string; actorRoles?: readonly string[]; correlationId: string | null; at?: Date },
+  facts: AuditFacts,
+): AuditEntry {
   return {
     at: who.at ?? new Date(),
     actor: who.actor,
@@ -222,7 +267,17 @@ export function auditEntry(who: { actor: string; actorRoles?: readonly string[];
 }
 
 /** The audit entry of one approver's decision on a deployment (written once per approver). */
-export function decisionEntry(d: { id: number; jobId: string; team: string | null }, decision: { approver: string; roles: readonly string[]; decision: 'approve' | 'reject'; comment: string | null; correlationId: string | null }, context: Record<string, unknown> = {}): AuditEntry {
+export function decisionEntry(
+  d: { id: number; jobId: string; team: string | null },
+  decision: {
+    approver: string;
+    roles: readonly string[];
+    decision: 'approve' | 'reject';
+    comment: string | null;
+    correlationId: string | null;
+  },
+  context: Record<string, unknown> = {},
+): AuditEntry {
   return auditEntry(
     { actor: decision.approver, actorRoles: decision.roles, correlationId: decision.correlationId },
     {

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { Violation } from './errors';
 import { findRestrictedKeys } from './restricted-keys';
 
-
 const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
 const DURATION = /^(\d{1,7})(ms|s|m|h|d)$/;
 // A year: the deployment row keeps the approval timeout in an int column, and no approval waits longer.

@@ -20,7 +20,8 @@ export const canManageTeams = isAdmin;
 export const canManagePolicies = isAdmin;
 
 /** Register or update a service owned by `team` (null: no team, admins only). */
-export const canManageService = (a: Actor, team: string | null): boolean => isAdmin(a) || isTeamAdminOf(a, team);
+export const canManageService = (a: Actor, team: string | null): boolean =>
+  isAdmin(a) || isTeamAdminOf(a, team);
 
 /** Provision an environment of a service owned by `team`. */
 export const canProvision = canManageService;

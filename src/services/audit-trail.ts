@@ -35,9 +35,18 @@ export async function recordAlone(orm: MikroORM, caller: Caller, facts: AuditFac
 export type RefusalFacts = Omit<AuditFacts, 'outcome'>;
 
 /** Audits a refusal, counts it and throws 403. */
-export async function deny(orm: MikroORM, caller: Caller, facts: RefusalFacts, message: string): Promise<never> {
+export async function deny(
+  orm: MikroORM,
+  caller: Caller,
+  facts: RefusalFacts,
+  message: string,
+): Promise<never> {
   authFailures.inc({ status: '403', reason: facts.action });
-  await recordAlone(orm, caller, { ...facts, outcome: 'denied', details: { ...facts.details, reason: message } });
+  await recordAlone(orm, caller, {
+    ...facts,
+    outcome: 'denied',
+    details: { ...facts.details, reason: message },
+  });
   throw new NotAllowedError(message);
 }
 
@@ -45,7 +54,14 @@ export async function deny(orm: MikroORM, caller: Caller, facts: RefusalFacts, m
  * Audits guardrail violations with what was attempted (restricted values redacted), counts each rule
  * and throws 400 with every violation. Returns without a word when there are none.
  */
-export async function refuseViolations(orm: MikroORM, caller: Caller, facts: RefusalFacts, violations: Violation[], attempted: unknown, policies: PolicySet): Promise<void> {
+export async function refuseViolations(
+  orm: MikroORM,
+  caller: Caller,
+  facts: RefusalFacts,
+  violations: Violation[],
+  attempted: unknown,
+  policies: PolicySet,
+): Promise<void> {
   if (violations.length === 0) return;
   for (const v of violations) guardrailViolations.inc({ rule: v.rule, action: facts.action });
   const patterns = policies.restrictedKeys.flatMap((p) => p.patterns);
@@ -63,7 +79,8 @@ export async function refuseViolations(orm: MikroORM, caller: Caller, facts: Ref
  */
 export async function teamOfTarget(orm: MikroORM, targetType: string, id: number): Promise<string | null> {
   const em = orm.em.fork();
-  const teamName = async (teamId: number | null | undefined) => (teamId ? ((await em.findOne(Team, teamId))?.name ?? null) : null);
+  const teamName = async (teamId: number | null | undefined) =>
+    teamId ? ((await em.findOne(Team, teamId))?.name ?? null) : null;
   switch (targetType) {
     case 'team':
       return teamName(id);

@@ -5,7 +5,12 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { promotionViolation } from '../domain/deployment-rules';
 import type { Violation } from '../domain/errors';
-import { evaluateDeploymentConfig, evaluateEnvironment, evaluateServiceTags, type PolicySet } from '../domain/policies';
+import {
+  evaluateDeploymentConfig,
+  evaluateEnvironment,
+  evaluateServiceTags,
+  type PolicySet,
+} from '../domain/policies';
 
 /** What a guarded action proposes, with what the rules need to know of its target. */
 export type GuardedChange =
@@ -23,7 +28,11 @@ export type GuardedChange =
 export type GuardedAction = GuardedChange['action'];
 
 /** Every guardrail violation of `change` under `policies` (empty when it may go ahead). */
-export async function evaluate(em: EntityManager, policies: PolicySet, change: GuardedChange): Promise<Violation[]> {
+export async function evaluate(
+  em: EntityManager,
+  policies: PolicySet,
+  change: GuardedChange,
+): Promise<Violation[]> {
   switch (change.action) {
     case 'service.create':
     case 'service.update':
@@ -32,7 +41,9 @@ export async function evaluate(em: EntityManager, policies: PolicySet, change: G
       return evaluateEnvironment(change, policies);
     case 'deployment.create': {
       const violations = evaluateDeploymentConfig(change.config, policies);
-      const order = change.target ? await promotionViolation(em, policies, change.target.serviceId, change.target.tier, change.version) : null;
+      const order = change.target
+        ? await promotionViolation(em, policies, change.target.serviceId, change.target.tier, change.version)
+        : null;
       return order ? [...violations, order] : violations;
     }
   }

@@ -24,7 +24,8 @@ export interface JobView {
 function statusFromRow(row: { status: string }): JobStatus {
   if (row.status === 'succeeded' || row.status === 'ready') return 'completed';
   if (row.status === 'cancelled') return 'cancelled';
-  if (row.status === 'provisioning' || (ACTIVE_DEPLOYMENT_STATUSES as readonly string[]).includes(row.status)) return 'running';
+  if (row.status === 'provisioning' || (ACTIVE_DEPLOYMENT_STATUSES as readonly string[]).includes(row.status))
+    return 'running';
   return 'failed';
 }
 
@@ -39,15 +40,25 @@ export async function getJob(deps: ServiceDeps, jobId: string): Promise<JobView>
   const fromRow = {
     status: statusFromRow(row),
     startedAt: row.createdAt,
-    closedAt: deployment ? deployment.finishedAt : environment!.status === 'provisioning' ? null : environment!.updatedAt,
+    closedAt: deployment
+      ? deployment.finishedAt
+      : environment!.status === 'provisioning'
+        ? null
+        : environment!.updatedAt,
   };
   return {
     jobId,
     kind: deployment ? 'deployment' : 'provisioning',
     ...(description
-      ? { status: description.status.name.toLowerCase() as JobStatus, startedAt: description.startTime, closedAt: description.closeTime ?? null }
+      ? {
+          status: description.status.name.toLowerCase() as JobStatus,
+          startedAt: description.startTime,
+          closedAt: description.closeTime ?? null,
+        }
       : fromRow),
-    resource: deployment ? { type: 'deployment', id: deployment.id } : { type: 'environment', id: environment!.id },
+    resource: deployment
+      ? { type: 'deployment', id: deployment.id }
+      : { type: 'environment', id: environment!.id },
     resourceStatus: row.status,
     error: row.error,
     source: description ? 'temporal' : 'database',

@@ -9,19 +9,36 @@ import { evaluate, type GuardedChange } from './guardrails';
 import type { ServiceDeps } from './service-deps';
 
 /** A page of policies by name (`limit + 1` rows after the name `after`). */
-export function listPolicies(deps: ServiceDeps, page: { limit: number; after?: string }): Promise<PlatformPolicy[]> {
-  return deps.orm.em.fork().find(PlatformPolicy, page.after ? { name: { $gt: page.after } } : {}, { orderBy: { name: 'asc' }, limit: page.limit + 1 });
+export function listPolicies(
+  deps: ServiceDeps,
+  page: { limit: number; after?: string },
+): Promise<PlatformPolicy[]> {
+  return deps.orm.em.fork().find(PlatformPolicy, page.after ? { name: { $gt: page.after } } : {}, {
+    orderBy: { name: 'asc' },
+    limit: page.limit + 1,
+  });
 }
 
 /** Creates or replaces a policy (its config already validated for its kind); a policy never changes kind. */
-export async function putPolicy(deps: ServiceDeps, caller: Caller, name: string, body: { kind: string; enabled: boolean; config: Record<string, unknown> }): Promise<PlatformPolicy> {
+export async function putPolicy(
+  deps: ServiceDeps,
+  caller: Caller,
+  name: string,
+  body: { kind: string; enabled: boolean; config: Record<string, unknown> },
+): Promise<PlatformPolicy> {
   const facts = { action: 'policy.update', targetType: 'policy', targetId: name };
-  if (!canManagePolicies(caller.actor)) await deny(deps.orm, caller, facts, 'only PLATFORM_ADMIN may change policies');
+  if (!canManagePolicies(caller.actor))
+    await deny(deps.orm, caller, facts, 'only PLATFORM_ADMIN may change policies');
   const em = deps.orm.em.fork();
   const existing = await em.findOne(PlatformPolicy, { name });
   if (existing && existing.kind !== body.kind) {
     throw new InputError(`policy '${name}' is of kind '${existing.kind}'`, [
-      { rule: 'schema', field: 'body.kind', message: `cannot change the kind of '${name}'`, hint: `send kind '${existing.kind}', or use another name` },
+      {
+        rule: 'schema',
+        field: 'body.kind',
+        message: `cannot change the kind of '${name}'`,
+        hint: `send kind '${existing.kind}', or use another name`,
+      },
     ]);
   }
   const policy = existing ?? em.create(PlatformPolicy, { name, kind: body.kind });
@@ -30,7 +47,11 @@ export async function putPolicy(deps: ServiceDeps, caller: Caller, name: string,
   policy.config = body.config;
   policy.updatedAt = new Date();
   policy.updatedBy = caller.actor.sub;
-  recordIn(em, caller, { ...facts, outcome: 'success', details: { before, after: { kind: body.kind, enabled: body.enabled, config: body.config } } });
+  recordIn(em, caller, {
+    ...facts,
+    outcome: 'success',
+    details: { before, after: { kind: body.kind, enabled: body.enabled, config: body.config } },
+  });
   await em.flush();
   return policy;
 }
@@ -40,7 +61,13 @@ export type DryRun =
   | { action: 'service.create'; tags: Record<string, string> }
   | { action: 'service.update'; tags?: Record<string, string>; serviceId?: number }
   | { action: 'environment.create'; tier: string; config?: Record<string, unknown> }
-  | { action: 'deployment.create'; version: string; config?: Record<string, unknown>; serviceId?: number; environmentId?: number };
+  | {
+      action: 'deployment.create';
+      version: string;
+      config?: Record<string, unknown>;
+      serviceId?: number;
+      environmentId?: number;
+    };
 
 /**
  * The violations the action would meet, by the same evaluation the write itself runs; changes
@@ -54,16 +81,26 @@ export async function dryRun(deps: ServiceDeps, question: DryRun): Promise<Viola
   switch (question.action) {
     case 'service.update': {
       const stored = question.serviceId === undefined ? null : await em.findOne(Service, question.serviceId);
-      if (question.serviceId !== undefined && !stored) throw new NotFoundError(`service ${question.serviceId} does not exist`);
+      if (question.serviceId !== undefined && !stored)
+        throw new NotFoundError(`service ${question.serviceId} does not exist`);
       change = { action: 'service.update', tags: question.tags ?? stored?.tags ?? {} };
       break;
     }
     case 'deployment.create': {
-      const env = question.environmentId === undefined ? null : await em.findOne(Environment, question.environmentId);
-      if (question.environmentId !== undefined && (!env || (question.serviceId !== undefined && env.serviceId !== question.serviceId))) {
+      const env =
+        question.environmentId === undefined ? null : await em.findOne(Environment, question.environmentId);
+      if (
+        question.environmentId !== undefined &&
+        (!env || (question.serviceId !== undefined && env.serviceId !== question.serviceId))
+      ) {
         throw new NotFoundError(`environment ${question.environmentId} does not exist`);
       }
-      change = { action: 'deployment.create', version: question.version, config: question.config, ...(env ? { target: { serviceId: env.serviceId, tier: env.tier } } : {}) };
+      change = {
+        action: 'deployment.create',
+        version: question.version,
+        config: question.config,
+        ...(env ? { target: { serviceId: env.serviceId, tier: env.tier } } : {}),
+      };
       break;
     }
     default:

@@ -36,7 +36,12 @@ export async function teamByName(em: EntityManager, name: string, field: string)
   const team = await em.findOne(Team, { name });
   if (!team) {
     throw new InputError(`team '${name}' does not exist`, [
-      { rule: 'reference', field, message: `team '${name}' does not exist`, hint: 'create it first with POST /api/teams, or leave the service without a team' },
+      {
+        rule: 'reference',
+        field,
+        message: `team '${name}' does not exist`,
+        hint: 'create it first with POST /api/teams, or leave the service without a team',
+      },
     ]);
   }
   return team;
@@ -56,9 +61,22 @@ export async function loadService(em: EntityManager, id: number): Promise<Servic
  * most of the request's CPU; see BENCHMARKS.md). Use {@link loadService} to change the service.
  */
 export async function readService(em: EntityManager, id: number): Promise<ServiceWithTeam> {
-  const service = await em.createQueryBuilder(Service).select('*').where({ id }).limit(1).execute<Service | null>('get');
+  const service = await em
+    .createQueryBuilder(Service)
+    .select('*')
+    .where({ id })
+    .limit(1)
+    .execute<Service | null>('get');
   if (!service) throw new NotFoundError(`service ${id} does not exist`);
-  const team = service.teamId === null ? null : await em.createQueryBuilder(Team).select('*').where({ id: service.teamId }).limit(1).execute<Team | null>('get');
+  const team =
+    service.teamId === null
+      ? null
+      : await em
+          .createQueryBuilder(Team)
+          .select('*')
+          .where({ id: service.teamId })
+          .limit(1)
+          .execute<Team | null>('get');
   return { service, team };
 }
 
@@ -69,26 +87,60 @@ export async function readService(em: EntityManager, id: number): Promise<Servic
  */
 export function impliedTeam(actor: Actor, team: string | null | undefined): string | null {
   if (team !== undefined) return team;
-  const single = !actor.roles.includes('PLATFORM_ADMIN') && actor.roles.includes('TEAM_ADMIN') && actor.teams.length === 1;
+  const single =
+    !actor.roles.includes('PLATFORM_ADMIN') && actor.roles.includes('TEAM_ADMIN') && actor.teams.length === 1;
   return single ? actor.teams[0]! : null;
 }
 
 /** Registers a service: permission, team, guardrails, then the row and its audit entry in one transaction. */
-export async function registerService(deps: ServiceDeps, caller: Caller, body: ServiceRegistration): Promise<ServiceWithTeam> {
+export async function registerService(
+  deps: ServiceDeps,
+  caller: Caller,
+  body: ServiceRegistration,
+): Promise<ServiceWithTeam> {
   const em = deps.orm.em.fork();
   const teamName = impliedTeam(caller.actor, body.team);
-  const facts = { action: 'service.create', targetType: 'service', team: teamName, details: { name: body.name } };
+  const facts = {
+    action: 'service.create',
+    targetType: 'service',
+    team: teamName,
+    details: { name: body.name },
+  };
   if (!canManageService(caller.actor, teamName)) {
-    await deny(deps.orm, caller, facts, teamName === null ? 'only PLATFORM_ADMIN may register a service without a team' : `you may not register services for team '${teamName}'`);
+    await deny(
+      deps.orm,
+      caller,
+      facts,
+      teamName === null
+        ? 'only PLATFORM_ADMIN may register a service without a team'
+        : `you may not register services for team '${teamName}'`,
+    );
   }
   const team = teamName === null ? null : await teamByName(em, teamName, 'body.team');
   const policies = await loadPolicies(em);
-  await refuseViolations(deps.orm, caller, facts, await evaluate(em, policies, { action: 'service.create', tags: body.tags }), body, policies);
+  await refuseViolations(
+    deps.orm,
+    caller,
+    facts,
+    await evaluate(em, policies, { action: 'service.create', tags: body.tags }),
+    body,
+    policies,
+  );
   try {
     const service = await em.transactional(async (tx) => {
-      const created = tx.create(Service, { name: body.name, tags: body.tags, teamId: team?.id ?? null, description: body.description ?? null });
+      const created = tx.create(Service, {
+        name: body.name,
+        tags: body.tags,
+        teamId: team?.id ?? null,
+        description: body.description ?? null,
+      });
       await tx.flush();
-      recordIn(tx, caller, { ...facts, outcome: 'success', targetId: created.id, details: { name: body.name, tags: body.tags } });
+      recordIn(tx, caller, {
+        ...facts,
+        outcome: 'success',
+        targetId: created.id,
+        details: { name: body.name, tags: body.tags },
+      });
       return created;
     });
     return { service, team };
@@ -99,36 +151,69 @@ export async function registerService(deps: ServiceDeps, caller: Caller, body: S
 }
 
 /** Updates a service: permission for its team now and after, guardrails on the resulting tags, audit entry with before and after. */
-export async function updateService(deps: ServiceDeps, caller: Caller, id: number, body: ServiceChanges): Promise<ServiceWithTeam> {
+export async function updateService(
+  deps: ServiceDeps,
+  caller: Caller,
+  id: number,
+  body: ServiceChanges,
+): Promise<ServiceWithTeam> {
   const em = deps.orm.em.fork();
   const { service, team } = await loadService(em, id);
   const currentTeam = team?.name ?? null;
   const nextTeamName = body.team === undefined ? currentTeam : body.team;
   const facts = { action: 'service.update', targetType: 'service', targetId: service.id, team: currentTeam };
   if (!canManageService(caller.actor, currentTeam) || !canManageService(caller.actor, nextTeamName)) {
-    await deny(deps.orm, caller, { ...facts, details: { changes: Object.keys(body) } },
+    await deny(
+      deps.orm,
+      caller,
+      { ...facts, details: { changes: Object.keys(body) } },
       currentTeam === null || nextTeamName === null
         ? 'only PLATFORM_ADMIN may change a service without a team or remove its team'
-        : `you may not change services of team '${currentTeam === nextTeamName ? currentTeam : `${currentTeam}' or '${nextTeamName}`}'`);
+        : `you may not change services of team '${currentTeam === nextTeamName ? currentTeam : `${currentTeam}' or '${nextTeamName}`}'`,
+    );
   }
-  const nextTeam = nextTeamName === currentTeam ? team : nextTeamName === null ? null : await teamByName(em, nextTeamName, 'body.team');
+  const nextTeam =
+    nextTeamName === currentTeam
+      ? team
+      : nextTeamName === null
+        ? null
+        : await teamByName(em, nextTeamName, 'body.team');
   const policies = await loadPolicies(em);
   const nextTags = body.tags ?? service.tags;
-  await refuseViolations(deps.orm, caller, facts, await evaluate(em, policies, { action: 'service.update', tags: nextTags }), body, policies);
+  await refuseViolations(
+    deps.orm,
+    caller,
+    facts,
+    await evaluate(em, policies, { action: 'service.update', tags: nextTags }),
+    body,
+    policies,
+  );
   const before = { tags: service.tags, team: currentTeam, description: service.description };
   service.tags = nextTags;
   service.teamId = nextTeam?.id ?? null;
   if (body.description !== undefined) service.description = body.description;
   const after = { tags: nextTags, team: nextTeam?.name ?? null, description: service.description };
-  recordIn(em, caller, { ...facts, outcome: 'success', team: nextTeam?.name ?? null, details: { before, after } });
+  recordIn(em, caller, {
+    ...facts,
+    outcome: 'success',
+    team: nextTeam?.name ?? null,
+    details: { before, after },
+  });
   await em.flush();
   return { service, team: nextTeam };
 }
 
 /** A page of services (`limit + 1` rows after `after`), filtered by team name and tags, with their teams. */
-export async function listServices(deps: ServiceDeps, filter: { limit: number; after?: number; team?: string; tags: Record<string, string> }): Promise<{ rows: Service[]; teams: Map<number, Team> }> {
+export async function listServices(
+  deps: ServiceDeps,
+  filter: { limit: number; after?: number; team?: string; tags: Record<string, string> },
+): Promise<{ rows: Service[]; teams: Map<number, Team> }> {
   const em = deps.orm.em.fork();
-  const qb = em.createQueryBuilder(Service, 's').select('*').orderBy({ id: 'asc' }).limit(filter.limit + 1);
+  const qb = em
+    .createQueryBuilder(Service, 's')
+    .select('*')
+    .orderBy({ id: 'asc' })
+    .limit(filter.limit + 1);
   if (filter.after) qb.andWhere({ id: { $gt: filter.after } });
   if (filter.team) {
     const team = await em.findOne(Team, { name: filter.team });
@@ -139,6 +224,12 @@ export async function listServices(deps: ServiceDeps, filter: { limit: number; a
   if (Object.keys(filter.tags).length > 0) qb.andWhere('s.tags @> ?::jsonb', [JSON.stringify(filter.tags)]);
   const rows = await qb.execute<Service[]>('all');
   const teamIds = [...new Set(rows.map((r) => r.teamId).filter((t): t is number => t !== null))];
-  const teams = teamIds.length ? await em.createQueryBuilder(Team).select('*').where({ id: { $in: teamIds } }).execute<Team[]>('all') : [];
+  const teams = teamIds.length
+    ? await em
+        .createQueryBuilder(Team)
+        .select('*')
+        .where({ id: { $in: teamIds } })
+        .execute<Team[]>('all')
+    : [];
   return { rows, teams: new Map(teams.map((t) => [t.id, t])) };
 }

@@ -27,15 +27,20 @@ export interface TemporalConnectionOptions {
 export function connectionOptions(config: Config): TemporalConnectionOptions {
   const address = config.TEMPORAL_ADDRESS ?? '127.0.0.1:7233';
   const mtls = config.TEMPORAL_TLS_CERT_PATH !== undefined;
-  const tlsWanted = mtls || config.TEMPORAL_TLS_CA_PATH !== undefined || config.TEMPORAL_API_KEY !== undefined;
+  const tlsWanted =
+    mtls || config.TEMPORAL_TLS_CA_PATH !== undefined || config.TEMPORAL_API_KEY !== undefined;
   return {
     address,
     ...(config.TEMPORAL_API_KEY ? { apiKey: config.TEMPORAL_API_KEY } : {}),
     ...(tlsWanted
       ? {
           tls: {
-            ...(config.TEMPORAL_TLS_SERVER_NAME ? { serverNameOverride: config.TEMPORAL_TLS_SERVER_NAME } : {}),
-            ...(config.TEMPORAL_TLS_CA_PATH ? { serverRootCACertificate: readFileSync(config.TEMPORAL_TLS_CA_PATH) } : {}),
+            ...(config.TEMPORAL_TLS_SERVER_NAME
+              ? { serverNameOverride: config.TEMPORAL_TLS_SERVER_NAME }
+              : {}),
+            ...(config.TEMPORAL_TLS_CA_PATH
+              ? { serverRootCACertificate: readFileSync(config.TEMPORAL_TLS_CA_PATH) }
+              : {}),
             ...(mtls
               ? {
                   clientCertPair: {
@@ -60,10 +65,16 @@ export class CorrelationClientInterceptor implements WorkflowClientInterceptor {
   private withHeader<T extends { headers: Record<string, unknown> }>(input: T): T {
     const id = this.current();
     if (id === undefined) return input;
-    return { ...input, headers: { ...input.headers, [CORRELATION_HEADER]: defaultPayloadConverter.toPayload(id) } };
+    return {
+      ...input,
+      headers: { ...input.headers, [CORRELATION_HEADER]: defaultPayloadConverter.toPayload(id) },
+    };
   }
 
-  async startWithDetails(input: WorkflowStartInput, next: Next<WorkflowClientInterceptor, 'startWithDetails'>): Promise<WorkflowStartOutput> {
+  async startWithDetails(
+    input: WorkflowStartInput,
+    next: Next<WorkflowClientInterceptor, 'startWithDetails'>,
+  ): Promise<WorkflowStartOutput> {
     return next(this.withHeader(input));
   }
 
@@ -71,7 +82,10 @@ export class CorrelationClientInterceptor implements WorkflowClientInterceptor {
     return next(this.withHeader(input));
   }
 
-  async startUpdate(input: WorkflowStartUpdateInput, next: Next<WorkflowClientInterceptor, 'startUpdate'>): Promise<WorkflowStartUpdateOutput> {
+  async startUpdate(
+    input: WorkflowStartUpdateInput,
+    next: Next<WorkflowClientInterceptor, 'startUpdate'>,
+  ): Promise<WorkflowStartUpdateOutput> {
     return next(this.withHeader(input));
   }
 }
@@ -84,7 +98,10 @@ export class CorrelationClientInterceptor implements WorkflowClientInterceptor {
  * channel reconnects within 2 s, inside one call's retries (gRPC's default backoff grows to 2 minutes, so the API would keep
  * answering 503 long after the server returned; the fault suite measured ~20 s).
  */
-export async function createTemporalClient(config: Config, currentCorrelationId: () => string | undefined): Promise<Client> {
+export async function createTemporalClient(
+  config: Config,
+  currentCorrelationId: () => string | undefined,
+): Promise<Client> {
   const connection = await Connection.connect({
     ...connectionOptions(config),
     connectTimeout: '10s',

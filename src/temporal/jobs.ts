@@ -3,14 +3,25 @@
  * cancelling and describing a run. Temporal client errors are translated here, once, into domain
  * errors (409 for a refused update, 503 for an unreachable server or worker).
  */
-import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowExecutionDescription } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  type Client,
+  type WorkflowExecutionDescription,
+} from '@temporalio/client';
 import type { TypedSearchAttributes } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { ConflictError, ServiceUnavailableError } from '../domain/errors';
 import { workflowStartFailures } from '../metrics';
 import { isUnavailable } from '../unavailable';
-import { SEARCH_ATTRIBUTES, WORKFLOW_TYPES, decideUpdate, type DecisionInput, type DeployInput, type ProvisionInput } from '../workflows/contract';
+import {
+  SEARCH_ATTRIBUTES,
+  WORKFLOW_TYPES,
+  decideUpdate,
+  type DecisionInput,
+  type DeployInput,
+  type ProvisionInput,
+} from '../workflows/contract';
 
 /** What a job's run is started with. */
 export type JobStart =
@@ -39,7 +50,8 @@ function translate(err: unknown, unavailable: string): never {
   if (named(err, 'WorkflowUpdateFailedError')) {
     throw new ConflictError((err as { cause?: Error }).cause?.message ?? 'the run refused the request');
   }
-  if (named(err, 'WorkflowUpdateRPCTimeoutOrCancelledError') || isUnavailable(err)) throw new ServiceUnavailableError(unavailable);
+  if (named(err, 'WorkflowUpdateRPCTimeoutOrCancelledError') || isUnavailable(err))
+    throw new ServiceUnavailableError(unavailable);
   throw err;
 }
 
@@ -68,14 +80,21 @@ export function temporalJobs(temporal: Client, config: Config, logger: Logger): 
         staticDetails: `requested by ${i.requestedBy} · correlation id ${correlationId}`,
       };
       try {
-        if (start.kind === 'deployment') await temporal.workflow.start(WORKFLOW_TYPES.deploy, { ...common, args: [start.input] });
+        if (start.kind === 'deployment')
+          await temporal.workflow.start(WORKFLOW_TYPES.deploy, { ...common, args: [start.input] });
         else await temporal.workflow.start(WORKFLOW_TYPES.provision, { ...common, args: [start.input] });
       } catch (err) {
         // A closed run with this ID means the job was started before: nothing to do.
-        if (err instanceof WorkflowExecutionAlreadyStartedError || named(err, 'WorkflowExecutionAlreadyStartedError')) return;
+        if (
+          err instanceof WorkflowExecutionAlreadyStartedError ||
+          named(err, 'WorkflowExecutionAlreadyStartedError')
+        )
+          return;
         workflowStartFailures.inc({ kind: start.kind });
         logger.warn({ err, job_id: jobId, correlation_id: correlationId }, 'workflow start failed');
-        throw new ServiceUnavailableError(`the ${start.kind} job ${jobId} could not be started: Temporal is unavailable; retry later`);
+        throw new ServiceUnavailableError(
+          `the ${start.kind} job ${jobId} could not be started: Temporal is unavailable; retry later`,
+        );
       }
     },
 
@@ -85,8 +104,12 @@ export function temporalJobs(temporal: Client, config: Config, logger: Logger): 
           temporal.workflow.getHandle(jobId).executeUpdate(decideUpdate, { args: [decision], updateId }),
         );
       } catch (err) {
-        if (named(err, 'WorkflowNotFoundError')) throw new ConflictError(`job ${jobId} is no longer waiting for decisions`);
-        translate(err, 'the decision could not be delivered (Temporal or the worker is unavailable); retry the same request');
+        if (named(err, 'WorkflowNotFoundError'))
+          throw new ConflictError(`job ${jobId} is no longer waiting for decisions`);
+        translate(
+          err,
+          'the decision could not be delivered (Temporal or the worker is unavailable); retry the same request',
+        );
       }
     },
 

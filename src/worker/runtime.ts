@@ -30,7 +30,9 @@ export function installRuntime(config: Config, logger: Logger, opts: { handleSig
       // The native core's lines (a refused workflow task, a lost poller…) through the same logger:
       // without `forward` core prints them to the console as plain text, outside the JSON log.
       logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} },
-      ...(config.TEMPORAL_METRICS_BIND ? { metrics: { prometheus: { bindAddress: config.TEMPORAL_METRICS_BIND } } } : {}),
+      ...(config.TEMPORAL_METRICS_BIND
+        ? { metrics: { prometheus: { bindAddress: config.TEMPORAL_METRICS_BIND } } }
+        : {}),
     },
   });
 }

@@ -58,7 +58,8 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     ...workflowSource,
     activities: createActivities({ orm, logger: logger.child({ component: 'activity' }), driver }),
     interceptors: {
-      workflowModules: deps.workflowBundle || bundlePath ? [] : [require.resolve('../workflows/interceptors')],
+      workflowModules:
+        deps.workflowBundle || bundlePath ? [] : [require.resolve('../workflows/interceptors')],
       activity: [correlationInterceptor],
     },
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,

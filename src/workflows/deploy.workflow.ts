@@ -50,7 +50,8 @@ export const LOCAL_DB_STEPS = 'deploy-db-steps-local';
  */
 export const SERIAL_DECISIONS = 'deploy-decisions-serial';
 
-const refused = (message: string): ApplicationFailure => ApplicationFailure.nonRetryable(message, FAILURE_TYPES.decisionRefused);
+const refused = (message: string): ApplicationFailure =>
+  ApplicationFailure.nonRetryable(message, FAILURE_TYPES.decisionRefused);
 
 /** The refusal inside a failed `recordDecision`, if that is why it failed. */
 function refusalOf(err: unknown): ApplicationFailure | null {
@@ -90,7 +91,8 @@ function acceptDecisions(run: Run): void {
     // The row may already say awaiting_approval while this run still waits for beginDeployment's
     // result: let that land first.
     await condition(() => state.status !== 'pending');
-    if (state.status !== 'awaiting_approval') throw refused(`deployment is ${state.status}, not awaiting approval`);
+    if (state.status !== 'awaiting_approval')
+      throw refused(`deployment is ${state.status}, not awaiting approval`);
     try {
       run.apply(await run.db.recordDecision(input.deploymentId, decision));
     } catch (err) {
@@ -113,9 +115,12 @@ function acceptDecisions(run: Run): void {
       // The API checked eligibility already; this re-check is authoritative and rejects the update
       // before anything is written to history.
       validator: (decision) => {
-        if (state.status !== 'awaiting_approval' && state.status !== 'pending') throw refused(`deployment is ${state.status}, not awaiting approval`);
-        if (decision.approver === input.requestedBy) throw refused('the requester may not decide on their own deployment');
-        if (state.approvers.includes(decision.approver) || deciding.has(decision.approver)) throw refused(`${decision.approver} has already decided`);
+        if (state.status !== 'awaiting_approval' && state.status !== 'pending')
+          throw refused(`deployment is ${state.status}, not awaiting approval`);
+        if (decision.approver === input.requestedBy)
+          throw refused('the requester may not decide on their own deployment');
+        if (state.approvers.includes(decision.approver) || deciding.has(decision.approver))
+          throw refused(`${decision.approver} has already decided`);
       },
     },
   );
@@ -130,11 +135,19 @@ async function awaitApproval(run: Run, timeoutSeconds: number): Promise<void> {
     await condition(() => run.deciding.size === 0);
     if (state.status === 'awaiting_approval') {
       const detail = `no decision within ${timeoutSeconds}s`;
-      run.apply({ status: await run.db.transitionDeployment(input.deploymentId, ['awaiting_approval'], 'expired', detail) });
+      run.apply({
+        status: await run.db.transitionDeployment(
+          input.deploymentId,
+          ['awaiting_approval'],
+          'expired',
+          detail,
+        ),
+      });
     }
   }
   const settled = currentStatus(state);
-  if (settled === 'rejected') throw ApplicationFailure.nonRetryable('deployment was rejected', FAILURE_TYPES.rejected);
+  if (settled === 'rejected')
+    throw ApplicationFailure.nonRetryable('deployment was rejected', FAILURE_TYPES.rejected);
   if (settled === 'expired') throw ApplicationFailure.nonRetryable('approval expired', FAILURE_TYPES.expired);
 }
 
@@ -183,7 +196,10 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
     const begun = await run.db.beginDeployment(input.deploymentId);
     run.apply(begun);
     if (!begun.proceed) {
-      throw ApplicationFailure.nonRetryable(begun.error ?? `deployment is ${begun.status}`, begun.failureType ?? 'DeploymentNotStarted');
+      throw ApplicationFailure.nonRetryable(
+        begun.error ?? `deployment is ${begun.status}`,
+        begun.failureType ?? 'DeploymentNotStarted',
+      );
     }
     if (state.status === 'awaiting_approval') await awaitApproval(run, begun.approvalTimeoutSeconds);
     await rollOut(run);
@@ -193,7 +209,14 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
       // Cleanup must run although the run is being cancelled: it records the end state and so
       // releases the environment lock.
       await CancellationScope.nonCancellable(async () => {
-        run.apply({ status: await run.db.transitionDeployment(input.deploymentId, [...ACTIVE_DEPLOYMENT_STATUSES], 'cancelled', 'cancelled on request') });
+        run.apply({
+          status: await run.db.transitionDeployment(
+            input.deploymentId,
+            [...ACTIVE_DEPLOYMENT_STATUSES],
+            'cancelled',
+            'cancelled on request',
+          ),
+        });
       });
       log.info('deployment cancelled', { deploymentId: input.deploymentId });
     }

@@ -18,21 +18,32 @@ import type { Payload } from '@temporalio/common';
 let correlation: Payload | undefined;
 
 class CorrelationInbound implements WorkflowInboundCallsInterceptor {
-  async execute(input: WorkflowExecuteInput, next: Next<WorkflowInboundCallsInterceptor, 'execute'>): Promise<unknown> {
+  async execute(
+    input: WorkflowExecuteInput,
+    next: Next<WorkflowInboundCallsInterceptor, 'execute'>,
+  ): Promise<unknown> {
     correlation = input.headers[CORRELATION_HEADER];
     return next(input);
   }
 }
 
 const withCorrelation = <T extends { headers: Record<string, Payload> }>(input: T): T =>
-  correlation === undefined ? input : { ...input, headers: { ...input.headers, [CORRELATION_HEADER]: correlation } };
+  correlation === undefined
+    ? input
+    : { ...input, headers: { ...input.headers, [CORRELATION_HEADER]: correlation } };
 
 class CorrelationOutbound implements WorkflowOutboundCallsInterceptor {
-  async scheduleActivity(input: ActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>) {
+  async scheduleActivity(
+    input: ActivityInput,
+    next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>,
+  ) {
     return next(withCorrelation(input));
   }
 
-  async scheduleLocalActivity(input: LocalActivityInput, next: Next<WorkflowOutboundCallsInterceptor, 'scheduleLocalActivity'>) {
+  async scheduleLocalActivity(
+    input: LocalActivityInput,
+    next: Next<WorkflowOutboundCallsInterceptor, 'scheduleLocalActivity'>,
+  ) {
     return next(withCorrelation(input));
   }
 }

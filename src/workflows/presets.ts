@@ -11,7 +11,12 @@ import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow
  */
 export const DB_STEP: ActivityOptions & LocalActivityOptions = {
   startToCloseTimeout: '20s',
-  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: ['NotFoundError'] },
+  retry: {
+    initialInterval: '500ms',
+    backoffCoefficient: 2,
+    maximumInterval: '10s',
+    nonRetryableErrorTypes: ['NotFoundError'],
+  },
 };
 
 /**

@@ -1,7 +1,18 @@
-import { ApplicationFailure, isCancellation, proxyActivities, upsertSearchAttributes } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  isCancellation,
+  proxyActivities,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { DB_STEP, DRIVER_STEP } from './presets';
-import { FAILURE_TYPES, SEARCH_ATTRIBUTES, type ProvisionInput, type ProvisionResult, failureMessage } from './contract';
+import {
+  FAILURE_TYPES,
+  SEARCH_ATTRIBUTES,
+  type ProvisionInput,
+  type ProvisionResult,
+  failureMessage,
+} from './contract';
 
 const db = proxyActivities<Activities>(DB_STEP);
 const driver = proxyActivities<Activities>(DRIVER_STEP);

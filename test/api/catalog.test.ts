@@ -36,9 +36,15 @@ describe('health, metrics and docs', () => {
     expect(res.status).toBe(200);
     expect(res.body.openapi).toBe('3.1.0');
     const create = res.body.paths['/api/services'].post;
-    expect(create.requestBody.content['application/json'].schema.required).toEqual(expect.arrayContaining(['name', 'tags']));
+    expect(create.requestBody.content['application/json'].schema.required).toEqual(
+      expect.arrayContaining(['name', 'tags']),
+    );
     expect(create.requestBody.content['application/json'].schema.additionalProperties).toBe(false);
-    expect(res.body.paths['/api/services/{id}/environments/{envId}/deployments'].post.parameters.map((p: { name: string }) => p.name)).toContain('Idempotency-Key');
+    expect(
+      res.body.paths['/api/services/{id}/environments/{envId}/deployments'].post.parameters.map(
+        (p: { name: string }) => p.name,
+      ),
+    ).toContain('Idempotency-Key');
     const docs = await stack.http.get('/api/docs');
     expect(docs.status).toBe(200);
     expect(docs.text).toContain('/api/deployments/{id}/approvals');
@@ -48,16 +54,23 @@ describe('health, metrics and docs', () => {
 describe('correlation ids', () => {
   it('echoes a well-formed id and writes it into the audit entry', async () => {
     const id = `corr-${Date.now()}`;
-    const res = await stack.http.post('/api/teams').set(auth(admin)).set('X-Correlation-Id', id).send({ name: uniq('t') });
+    const res = await stack.http
+      .post('/api/teams')
+      .set(auth(admin))
+      .set('X-Correlation-Id', id)
+      .send({ name: uniq('t') });
     expect(res.status).toBe(201);
     expect(res.headers['x-correlation-id']).toBe(id);
     expect(await auditCount({ correlationId: id, action: 'team.create' })).toBe(1);
   });
 
-  it.each(['has space', 'a'.repeat(129), 'bad;chars', '../etc'])('replaces a malformed id (%j) with a UUID', async (bad) => {
-    const res = await stack.http.get('/api/health').set('X-Correlation-Id', bad);
-    expect(res.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
-  });
+  it.each(['has space', 'a'.repeat(129), 'bad;chars', '../etc'])(
+    'replaces a malformed id (%j) with a UUID',
+    async (bad) => {
+      const res = await stack.http.get('/api/health').set('X-Correlation-Id', bad);
+      expect(res.headers['x-correlation-id']).toMatch(/^[0-9a-f-]{36}$/);
+    },
+  );
 
   it('accepts X-Request-Id as the id', async () => {
     const res = await stack.http.get('/api/health').set('X-Request-Id', 'req-42');
@@ -68,7 +81,10 @@ describe('correlation ids', () => {
 describe('teams', () => {
   it('creates, reads, lists and updates a team; a taken name is 409', async () => {
     const name = uniq('payments');
-    const created = await stack.http.post('/api/teams').set(auth(admin)).send({ name, display_name: 'Payments' });
+    const created = await stack.http
+      .post('/api/teams')
+      .set(auth(admin))
+      .send({ name, display_name: 'Payments' });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ name, display_name: 'Payments' });
     expect(created.body.created_at).toMatch(/Z$/);
@@ -78,7 +94,10 @@ describe('teams', () => {
     expect(again.body).toMatchObject({ status: 409, title: 'Conflict' });
     const read = await stack.http.get(`/api/teams/${created.body.id}`).set(auth(admin));
     expect(read.body).toEqual(created.body);
-    const patched = await stack.http.patch(`/api/teams/${created.body.id}`).set(auth(admin)).send({ display_name: 'Pay' });
+    const patched = await stack.http
+      .patch(`/api/teams/${created.body.id}`)
+      .set(auth(admin))
+      .send({ display_name: 'Pay' });
     expect(patched.body.display_name).toBe('Pay');
     expect((await stack.http.get('/api/teams/999999').set(auth(admin))).status).toBe(404);
   });
@@ -88,7 +107,9 @@ describe('teams', () => {
     const first = await stack.http.get('/api/teams?limit=2').set(auth(admin));
     expect(first.body.items).toHaveLength(2);
     expect(first.body.next_cursor).toEqual(expect.any(String));
-    const second = await stack.http.get(`/api/teams?limit=2&cursor=${first.body.next_cursor}`).set(auth(admin));
+    const second = await stack.http
+      .get(`/api/teams?limit=2&cursor=${first.body.next_cursor}`)
+      .set(auth(admin));
     expect(second.body.items[0].id).toBeGreaterThan(first.body.items[1].id);
     const bad = await stack.http.get('/api/teams?cursor=garbage').set(auth(admin));
     expect(bad.status).toBe(400);
@@ -106,8 +127,15 @@ describe('services and guardrails', () => {
       .set('Content-Type', 'application/x-www-form-urlencoded')
       .send(`{"name":"${name}","tags":{"owner":"payments","data_sensitivity":"internal"}}`);
     expect(res.status).toBe(201);
-    expect(res.body).toMatchObject({ name, tags: { owner: 'payments', data_sensitivity: 'internal' }, team: null, description: null });
-    expect(await auditCount({ action: 'service.create', targetId: String(res.body.id), outcome: 'success' })).toBe(1);
+    expect(res.body).toMatchObject({
+      name,
+      tags: { owner: 'payments', data_sensitivity: 'internal' },
+      team: null,
+      description: null,
+    });
+    expect(
+      await auditCount({ action: 'service.create', targetId: String(res.body.id), outcome: 'success' }),
+    ).toBe(1);
   });
 
   it('refuses missing mandatory tags, disallowed values and restricted keys with every violation, audited and counted', async () => {
@@ -118,34 +146,62 @@ describe('services and guardrails', () => {
       .send({ name, tags: { data_sensitivity: 'top-secret', API_Token: 'hunter2' } });
     expect(res.status).toBe(400);
     expect(res.body.type).toBe('/problems/guardrail-violation');
-    const fields = res.body.violations.map((v: { rule: string; field: string }) => `${v.rule}:${v.field}`).sort();
-    expect(fields).toEqual(['allowed_values:tags.data_sensitivity', 'mandatory_tags:tags.owner', 'restricted_config_keys:tags.API_Token']);
+    const fields = res.body.violations
+      .map((v: { rule: string; field: string }) => `${v.rule}:${v.field}`)
+      .sort();
+    expect(fields).toEqual([
+      'allowed_values:tags.data_sensitivity',
+      'mandatory_tags:tags.owner',
+      'restricted_config_keys:tags.API_Token',
+    ]);
     for (const v of res.body.violations) expect(v.hint).toEqual(expect.any(String));
     expect(await stack.orm.em.fork().count(Service, { name })).toBe(0);
-    const entries = await stack.orm.em.fork().find(AuditLog, { action: 'service.create', outcome: 'violation', correlationId: res.headers['x-correlation-id'] });
+    const entries = await stack.orm.em.fork().find(AuditLog, {
+      action: 'service.create',
+      outcome: 'violation',
+      correlationId: res.headers['x-correlation-id'],
+    });
     expect(entries).toHaveLength(1);
     expect(JSON.stringify(entries[0]!.details)).not.toContain('hunter2');
     const metrics = await stack.http.get('/api/metrics');
-    expect(metrics.text).toMatch(/idp_guardrail_violations_total\{rule="restricted_config_keys",action="service.create"\} [1-9]/);
+    expect(metrics.text).toMatch(
+      /idp_guardrail_violations_total\{rule="restricted_config_keys",action="service.create"\} [1-9]/,
+    );
   });
 
   it('answers 409 for a taken name and 400 for unknown fields, non-JSON and an unknown team', async () => {
     const svc = await createService(stack);
-    const dup = await stack.http.post('/api/services').set(auth(admin)).send({ name: svc.name, tags: { owner: 'a', data_sensitivity: 'public' } });
+    const dup = await stack.http
+      .post('/api/services')
+      .set(auth(admin))
+      .send({ name: svc.name, tags: { owner: 'a', data_sensitivity: 'public' } });
     expect(dup.status).toBe(409);
-    const unknown = await stack.http.post('/api/services').set(auth(admin)).send({ name: uniq('x'), tags: { owner: 'a', data_sensitivity: 'public' }, colour: 'red' });
+    const unknown = await stack.http
+      .post('/api/services')
+      .set(auth(admin))
+      .send({ name: uniq('x'), tags: { owner: 'a', data_sensitivity: 'public' }, colour: 'red' });
     expect(unknown.status).toBe(400);
     expect(unknown.body.violations[0]).toMatchObject({ rule: 'schema' });
-    const notJson = await stack.http.post('/api/services').set(auth(admin)).set('Content-Type', 'application/json').send('{"name":');
+    const notJson = await stack.http
+      .post('/api/services')
+      .set(auth(admin))
+      .set('Content-Type', 'application/json')
+      .send('{"name":');
     expect(notJson.status).toBe(400);
     expect(notJson.body.detail).toContain('not valid JSON');
-    const noTeam = await stack.http.post('/api/services').set(auth(admin)).send({ name: uniq('x'), tags: { owner: 'a', data_sensitivity: 'public' }, team: 'no-such-team' });
+    const noTeam = await stack.http
+      .post('/api/services')
+      .set(auth(admin))
+      .send({ name: uniq('x'), tags: { owner: 'a', data_sensitivity: 'public' }, team: 'no-such-team' });
     expect(noTeam.status).toBe(400);
     expect(noTeam.body.violations[0].field).toBe('body.team');
   });
 
   it('answers 413 for a body over 1 MiB', async () => {
-    const res = await stack.http.post('/api/services').set(auth(admin)).send({ name: 'big', tags: { owner: 'x'.repeat(1024 * 1024), data_sensitivity: 'public' } });
+    const res = await stack.http
+      .post('/api/services')
+      .set(auth(admin))
+      .send({ name: 'big', tags: { owner: 'x'.repeat(1024 * 1024), data_sensitivity: 'public' } });
     expect(res.status).toBe(413);
     expect(res.body.status).toBe(413);
   });
@@ -153,10 +209,20 @@ describe('services and guardrails', () => {
   it('updates tags (replacing the map, validated again), team and description', async () => {
     const team = await createTeam(stack);
     const svc = await createService(stack);
-    const res = await stack.http.patch(`/api/services/${svc.id}`).set(auth(admin)).send({ tags: { owner: 'ops', data_sensitivity: 'restricted' }, team: team.name, description: 'd' });
+    const res = await stack.http
+      .patch(`/api/services/${svc.id}`)
+      .set(auth(admin))
+      .send({ tags: { owner: 'ops', data_sensitivity: 'restricted' }, team: team.name, description: 'd' });
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ tags: { owner: 'ops', data_sensitivity: 'restricted' }, team: { id: team.id, name: team.name }, description: 'd' });
-    const bad = await stack.http.patch(`/api/services/${svc.id}`).set(auth(admin)).send({ tags: { owner: 'ops' } });
+    expect(res.body).toMatchObject({
+      tags: { owner: 'ops', data_sensitivity: 'restricted' },
+      team: { id: team.id, name: team.name },
+      description: 'd',
+    });
+    const bad = await stack.http
+      .patch(`/api/services/${svc.id}`)
+      .set(auth(admin))
+      .send({ tags: { owner: 'ops' } });
     expect(bad.status).toBe(400);
     const after = await stack.http.get(`/api/services/${svc.id}`).set(auth(admin));
     expect(after.body.tags).toEqual({ owner: 'ops', data_sensitivity: 'restricted' });
@@ -166,11 +232,19 @@ describe('services and guardrails', () => {
   it('filters by team and by tag', async () => {
     const team = await createTeam(stack);
     const marker = uniq('m');
-    const a = await stack.http.post('/api/services').set(auth(admin)).send({ name: uniq('a'), team: team.name, tags: { owner: marker, data_sensitivity: 'public' } });
-    await stack.http.post('/api/services').set(auth(admin)).send({ name: uniq('b'), tags: { owner: marker, data_sensitivity: 'internal' } });
+    const a = await stack.http
+      .post('/api/services')
+      .set(auth(admin))
+      .send({ name: uniq('a'), team: team.name, tags: { owner: marker, data_sensitivity: 'public' } });
+    await stack.http
+      .post('/api/services')
+      .set(auth(admin))
+      .send({ name: uniq('b'), tags: { owner: marker, data_sensitivity: 'internal' } });
     const byTeam = await stack.http.get(`/api/services?team=${team.name}`).set(auth(admin));
     expect(byTeam.body.items.map((s: { id: number }) => s.id)).toEqual([a.body.id]);
-    const byTag = await stack.http.get(`/api/services?tag.owner=${marker}&tag.data_sensitivity=public`).set(auth(admin));
+    const byTag = await stack.http
+      .get(`/api/services?tag.owner=${marker}&tag.data_sensitivity=public`)
+      .set(auth(admin));
     expect(byTag.body.items.map((s: { id: number }) => s.id)).toEqual([a.body.id]);
     const bad = await stack.http.get('/api/services?colour=red').set(auth(admin));
     expect(bad.status).toBe(400);
@@ -180,33 +254,77 @@ describe('services and guardrails', () => {
 describe('policies', () => {
   it('lists the seeded defaults', async () => {
     const res = await stack.http.get('/api/policies').set(auth(admin));
-    expect(res.body.items.map((p: { name: string }) => p.name).sort()).toEqual(['allowed_values', 'mandatory_tags', 'prod_approvals', 'promotion_order', 'restricted_config_keys']);
+    expect(res.body.items.map((p: { name: string }) => p.name).sort()).toEqual([
+      'allowed_values',
+      'mandatory_tags',
+      'prod_approvals',
+      'promotion_order',
+      'restricted_config_keys',
+    ]);
   });
 
   it('evaluates without changing anything', async () => {
     const before = await auditCount({});
-    const res = await stack.http.post('/api/policies/evaluate').set(auth(admin)).send({ action: 'environment.create', payload: { name: 'dev', tier: 'dev', config: { db: { Password: 'x' } } } });
+    const res = await stack.http
+      .post('/api/policies/evaluate')
+      .set(auth(admin))
+      .send({
+        action: 'environment.create',
+        payload: { name: 'dev', tier: 'dev', config: { db: { Password: 'x' } } },
+      });
     expect(res.status).toBe(200);
     expect(res.body.allowed).toBe(false);
-    expect(res.body.violations[0]).toMatchObject({ rule: 'restricted_config_keys', field: 'config.db.Password' });
-    const ok = await stack.http.post('/api/policies/evaluate').set(auth(admin)).send({ action: 'service.create', payload: { name: 'x', tags: { owner: 'a', data_sensitivity: 'public' } } });
+    expect(res.body.violations[0]).toMatchObject({
+      rule: 'restricted_config_keys',
+      field: 'config.db.Password',
+    });
+    const ok = await stack.http
+      .post('/api/policies/evaluate')
+      .set(auth(admin))
+      .send({
+        action: 'service.create',
+        payload: { name: 'x', tags: { owner: 'a', data_sensitivity: 'public' } },
+      });
     expect(ok.body).toEqual({ allowed: true, violations: [] });
     expect(await auditCount({})).toBe(before);
-    expect((await stack.http.post('/api/policies/evaluate').set(auth(admin)).send({ action: 'nope', payload: {} })).status).toBe(400);
+    expect(
+      (await stack.http.post('/api/policies/evaluate').set(auth(admin)).send({ action: 'nope', payload: {} }))
+        .status,
+    ).toBe(400);
   });
 
   it('validates a policy per kind, audits the change and applies it', async () => {
-    const bad = await stack.http.put('/api/policies/allowed_values').set(auth(admin)).send({ kind: 'allowed_values', enabled: true, config: { tag: 'data_sensitivity' } });
+    const bad = await stack.http
+      .put('/api/policies/allowed_values')
+      .set(auth(admin))
+      .send({ kind: 'allowed_values', enabled: true, config: { tag: 'data_sensitivity' } });
     expect(bad.status).toBe(400);
-    const wrongKind = await stack.http.put('/api/policies/allowed_values').set(auth(admin)).send({ kind: 'mandatory_tags', enabled: true, config: { tags: [] } });
+    const wrongKind = await stack.http
+      .put('/api/policies/allowed_values')
+      .set(auth(admin))
+      .send({ kind: 'mandatory_tags', enabled: true, config: { tags: [] } });
     expect(wrongKind.status).toBe(400);
-    const put = await stack.http.put('/api/policies/tier_tag').set(auth(admin)).send({ kind: 'mandatory_tags', enabled: true, config: { tags: ['cost_center'] } });
+    const put = await stack.http
+      .put('/api/policies/tier_tag')
+      .set(auth(admin))
+      .send({ kind: 'mandatory_tags', enabled: true, config: { tags: ['cost_center'] } });
     expect(put.status).toBe(200);
-    expect(put.body).toMatchObject({ name: 'tier_tag', kind: 'mandatory_tags', enabled: true, updated_by: 'root-admin' });
-    const refused = await stack.http.post('/api/services').set(auth(admin)).send({ name: uniq('c'), tags: { owner: 'a', data_sensitivity: 'public' } });
+    expect(put.body).toMatchObject({
+      name: 'tier_tag',
+      kind: 'mandatory_tags',
+      enabled: true,
+      updated_by: 'root-admin',
+    });
+    const refused = await stack.http
+      .post('/api/services')
+      .set(auth(admin))
+      .send({ name: uniq('c'), tags: { owner: 'a', data_sensitivity: 'public' } });
     expect(refused.status).toBe(400);
     expect(refused.body.violations[0].field).toBe('tags.cost_center');
-    await stack.http.put('/api/policies/tier_tag').set(auth(admin)).send({ kind: 'mandatory_tags', enabled: false, config: { tags: ['cost_center'] } });
+    await stack.http
+      .put('/api/policies/tier_tag')
+      .set(auth(admin))
+      .send({ kind: 'mandatory_tags', enabled: false, config: { tags: ['cost_center'] } });
     expect(await auditCount({ action: 'policy.update', targetId: 'tier_tag' })).toBe(2);
   });
 });
@@ -227,10 +345,14 @@ describe('audit log', () => {
     expect(scoped.body.items.every((e: { team: string }) => e.team === team.name)).toBe(true);
     const otherTeam = await stack.http.get(`/api/audit-logs?team=${other.name}`).set(auth(teamAdmin));
     expect(otherTeam.body.items).toEqual([]);
-    const dev = await stack.http.get('/api/audit-logs').set(auth(tokenFor('dev', ['DEVELOPER'], [team.name])));
+    const dev = await stack.http
+      .get('/api/audit-logs')
+      .set(auth(tokenFor('dev', ['DEVELOPER'], [team.name])));
     expect(dev.status).toBe(403);
     expect(await auditCount({ action: 'audit.read', outcome: 'denied', actor: 'dev' })).toBe(1);
-    const since = await stack.http.get(`/api/audit-logs?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`).set(auth(admin));
+    const since = await stack.http
+      .get(`/api/audit-logs?since=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)
+      .set(auth(admin));
     expect(since.body.items).toEqual([]);
     expect((await stack.http.get('/api/audit-logs?since=yesterday').set(auth(admin))).status).toBe(400);
   });

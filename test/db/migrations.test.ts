@@ -124,7 +124,9 @@ describe('migrations on an empty database', () => {
     const after = Object.fromEntries(rows.rows.map((r) => [r.name, r.config.timeout]));
     expect(after).toEqual(Object.fromEntries(stored.map(([name, , expected]) => [name, expected])));
     // The seeded policy (24h) is untouched.
-    expect((await policies()).find((p) => p.name === 'prod_approvals')).toMatchObject({ updated_by: 'system' });
+    expect((await policies()).find((p) => p.name === 'prod_approvals')).toMatchObject({
+      updated_by: 'system',
+    });
     await db!.query(`delete from platform_policy where name like 'pa\\_%'`);
   });
 
@@ -230,7 +232,10 @@ describe('migrations on an empty database', () => {
 
   it('down removes every table and the record of the migration', async () => {
     const reverted = await orm!.getMigrator().down({ to: 0 });
-    expect(reverted.map((m) => m.name)).toEqual(['Migration20261201000001_policy_durations', 'Migration20261125000001_initial']);
+    expect(reverted.map((m) => m.name)).toEqual([
+      'Migration20261201000001_policy_durations',
+      'Migration20261125000001_initial',
+    ]);
     expect(await tables()).toEqual([]);
     expect(await appliedMigrations()).toEqual([]);
     const idx = await db!.query(
@@ -242,7 +247,10 @@ describe('migrations on an empty database', () => {
 
   it('up again recreates everything: the round trip is repeatable', async () => {
     const applied = await orm!.getMigrator().up();
-    expect(applied.map((m) => m.name)).toEqual(['Migration20261125000001_initial', 'Migration20261201000001_policy_durations']);
+    expect(applied.map((m) => m.name)).toEqual([
+      'Migration20261125000001_initial',
+      'Migration20261201000001_policy_durations',
+    ]);
     expect(await tables()).toEqual(TABLES);
     expect(await policies()).toHaveLength(5);
     const lock = await db!.query(

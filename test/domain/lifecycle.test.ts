@@ -45,14 +45,24 @@ describe('the deployment transition table', () => {
 
   it('holds the lock in exactly the statuses that have a way out', () => {
     expect(ACTIVE_DEPLOYMENT_STATUSES).toEqual(['pending', 'awaiting_approval', 'in_progress']);
-    expect(DEPLOYMENT_STATUSES.filter(isTerminal)).toEqual(['succeeded', 'failed', 'rejected', 'expired', 'cancelled']);
+    expect(DEPLOYMENT_STATUSES.filter(isTerminal)).toEqual([
+      'succeeded',
+      'failed',
+      'rejected',
+      'expired',
+      'cancelled',
+    ]);
   });
 
-  const FORBIDDEN = ALLOWED.flatMap(([from, to]) => DEPLOYMENT_STATUSES.filter((s) => !to.includes(s)).map((s) => [from, s] as const));
+  const FORBIDDEN = ALLOWED.flatMap(([from, to]) =>
+    DEPLOYMENT_STATUSES.filter((s) => !to.includes(s)).map((s) => [from, s] as const),
+  );
   it.each(FORBIDDEN)('refuses %s → %s and leaves the record as it was', (from, to) => {
     const d = record(from);
     const before = structuredClone(d);
-    expect(() => moveDeployment(d, to, { actor: 'system:worker', correlationId: null })).toThrow(IllegalTransitionError);
+    expect(() => moveDeployment(d, to, { actor: 'system:worker', correlationId: null })).toThrow(
+      IllegalTransitionError,
+    );
     expect(d).toEqual(before);
   });
 });
@@ -61,9 +71,20 @@ describe('moveDeployment', () => {
   it('sets the status, appends the timeline entry, keeps the error and finishes an end state', () => {
     const d = record('in_progress');
     const at = new Date('2026-12-01T10:00:00.000Z');
-    moveDeployment(d, 'failed', { actor: 'system:worker', correlationId: 'c-1', detail: 'driver said no', error: 'driver said no', at });
+    moveDeployment(d, 'failed', {
+      actor: 'system:worker',
+      correlationId: 'c-1',
+      detail: 'driver said no',
+      error: 'driver said no',
+      at,
+    });
     expect(d).toMatchObject({ status: 'failed', error: 'driver said no', finishedAt: at });
-    expect(d.timeline.at(-1)).toEqual({ status: 'failed', at: at.toISOString(), actor: 'system:worker', detail: 'driver said no' });
+    expect(d.timeline.at(-1)).toEqual({
+      status: 'failed',
+      at: at.toISOString(),
+      actor: 'system:worker',
+      detail: 'driver said no',
+    });
   });
 
   it('does not finish a move to an active status', () => {
@@ -90,7 +111,12 @@ describe('moveDeployment', () => {
       detail: 'why',
       context: { workflow_id: 'deploy-payments-prod-42', run_id: 'r', activity: 'transitionDeployment' },
     });
-    const byApi = moveDeployment(record(from), to, { actor: 'alice', actorRoles: ['PLATFORM_ADMIN'], correlationId: 'c-2', detail: 'why' });
+    const byApi = moveDeployment(record(from), to, {
+      actor: 'alice',
+      actorRoles: ['PLATFORM_ADMIN'],
+      correlationId: 'c-2',
+      detail: 'why',
+    });
     for (const entry of [byWorker, byApi]) {
       expect(entry).toMatchObject({
         action: `deployment.${to}`,
@@ -109,27 +135,53 @@ describe('moveDeployment', () => {
 });
 
 describe('moveEnvironment', () => {
-  const env = (): EnvironmentRecord => ({ id: 7, jobId: 'provision-payments-dev-7', status: 'provisioning', error: null });
+  const env = (): EnvironmentRecord => ({
+    id: 7,
+    jobId: 'provision-payments-dev-7',
+    status: 'provisioning',
+    error: null,
+  });
 
   it.each([
     ['ready', 'success'],
     ['failed', 'failure'],
   ] as const)('provisioning → %s is audited %s with the job dedupe key', (to, outcome) => {
     const e = env();
-    const entry = moveEnvironment(e, 'payments', to, { actor: 'system:worker', correlationId: null, ...(to === 'failed' ? { error: 'boom' } : {}) });
+    const entry = moveEnvironment(e, 'payments', to, {
+      actor: 'system:worker',
+      correlationId: null,
+      ...(to === 'failed' ? { error: 'boom' } : {}),
+    });
     expect(e.status).toBe(to);
-    expect(entry).toMatchObject({ action: `environment.${to}`, outcome, targetType: 'environment', targetId: '7', team: 'payments', dedupeKey: `provision-payments-dev-7:status:${to}` });
+    expect(entry).toMatchObject({
+      action: `environment.${to}`,
+      outcome,
+      targetType: 'environment',
+      targetId: '7',
+      team: 'payments',
+      dedupeKey: `provision-payments-dev-7:status:${to}`,
+    });
   });
 
   it.each(['ready', 'failed'] as const)('refuses any move out of %s', (from) => {
-    expect(() => moveEnvironment({ ...env(), status: from }, null, from === 'ready' ? 'failed' : 'ready', { actor: 'x', correlationId: null })).toThrow(IllegalTransitionError);
+    expect(() =>
+      moveEnvironment({ ...env(), status: from }, null, from === 'ready' ? 'failed' : 'ready', {
+        actor: 'x',
+        correlationId: null,
+      }),
+    ).toThrow(IllegalTransitionError);
   });
 });
 
 describe('auditEntry and decisionEntry', () => {
   it('builds request entries by the same rule: ids as text, defaults for what is not said', () => {
     const at = new Date('2026-12-01T00:00:00.000Z');
-    expect(auditEntry({ actor: 'alice', correlationId: 'c', at }, { action: 'team.create', outcome: 'success', targetType: 'team', targetId: 3 })).toEqual({
+    expect(
+      auditEntry(
+        { actor: 'alice', correlationId: 'c', at },
+        { action: 'team.create', outcome: 'success', targetType: 'team', targetId: 3 },
+      ),
+    ).toEqual({
       at,
       actor: 'alice',
       actorRoles: [],
@@ -145,7 +197,22 @@ describe('auditEntry and decisionEntry', () => {
   });
 
   it('keys a decision by job and approver, so a repeated step writes it once', () => {
-    const entry = decisionEntry({ id: 42, jobId: 'deploy-payments-prod-42', team: 'payments' }, { approver: 'bob', roles: ['TEAM_ADMIN'], decision: 'reject', comment: 'not today', correlationId: 'c' });
-    expect(entry).toMatchObject({ actor: 'bob', action: 'deployment.reject', targetId: '42', dedupeKey: 'deploy-payments-prod-42:decision:bob', details: { comment: 'not today' } });
+    const entry = decisionEntry(
+      { id: 42, jobId: 'deploy-payments-prod-42', team: 'payments' },
+      {
+        approver: 'bob',
+        roles: ['TEAM_ADMIN'],
+        decision: 'reject',
+        comment: 'not today',
+        correlationId: 'c',
+      },
+    );
+    expect(entry).toMatchObject({
+      actor: 'bob',
+      action: 'deployment.reject',
+      targetId: '42',
+      dedupeKey: 'deploy-payments-prod-42:decision:bob',
+      details: { comment: 'not today' },
+    });
   });
 });

@@ -12,7 +12,8 @@ import { startStack, type TestStack } from '../support/stack';
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts');
 const haveChromium = existsSync(CHROMIUM);
-if (!haveChromium) console.warn(`operator-view: skipped, no Chromium at ${CHROMIUM} (apt-get install chromium)`);
+if (!haveChromium)
+  console.warn(`operator-view: skipped, no Chromium at ${CHROMIUM} (apt-get install chromium)`);
 
 (haveChromium ? describe : describe.skip)('operator view in Chromium', () => {
   let stack: TestStack;
@@ -22,7 +23,15 @@ if (!haveChromium) console.warn(`operator-view: skipped, no Chromium at ${CHROMI
     stack = await startStack({ worker: true });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
   });
   afterAll(async () => {
@@ -39,7 +48,10 @@ if (!haveChromium) console.warn(`operator-view: skipped, no Chromium at ${CHROMI
 
     const service = await createService(stack);
     const env = await readyEnvironment(stack, service.id, 'dev');
-    const res = await stack.http.post(`/api/services/${service.id}/environments/${env.id}/deployments`).set(auth(admin)).send({ version: '1.2.3' });
+    const res = await stack.http
+      .post(`/api/services/${service.id}/environments/${env.id}/deployments`)
+      .set(auth(admin))
+      .send({ version: '1.2.3' });
     expect(res.status).toBe(202);
     const deployment = await waitForStatus(stack, res.body.id, 'succeeded');
 
@@ -49,11 +61,16 @@ if (!haveChromium) console.warn(`operator-view: skipped, no Chromium at ${CHROMI
     await page.getByText(deployment.job_id).first().waitFor({ timeout: 30_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-list.png') });
     // Only this service's runs are listed: its provisioning and its deployment.
-    await expect(page.getByText(`provision-${service.name}-dev-${env.id}`).count()).resolves.toBeGreaterThan(0);
+    await expect(page.getByText(`provision-${service.name}-dev-${env.id}`).count()).resolves.toBeGreaterThan(
+      0,
+    );
 
     await page.goto(deployment.temporal_ui_url);
     await page.getByText(deployment.job_id).first().waitFor({ timeout: 30_000 });
-    await page.getByText(/completed/i).first().waitFor({ timeout: 30_000 });
+    await page
+      .getByText(/completed/i)
+      .first()
+      .waitFor({ timeout: 30_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'temporal-ui-run.png') });
   });
 });

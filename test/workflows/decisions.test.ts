@@ -6,7 +6,14 @@
  * command: "invalid command sequence").
  */
 import { Approval, AuditLog, Deployment } from '../../src/domain/entities';
-import { admin, auth, createService, createTeam, deploySucceeded, readyEnvironment } from '../support/fixtures';
+import {
+  admin,
+  auth,
+  createService,
+  createTeam,
+  deploySucceeded,
+  readyEnvironment,
+} from '../support/fixtures';
 import { sdkLog, startStack, tokenFor, type TestStack } from '../support/stack';
 
 const ROUNDS = Number(process.env['DECISION_ROUNDS'] ?? 50);
@@ -36,7 +43,11 @@ const token = (sub: string): string => tokenFor(sub, ['PLATFORM_ADMIN']);
 const END = ['succeeded', 'failed', 'rejected', 'expired', 'cancelled'];
 
 /** Reads a deployment's row until `done` holds for it (polls the database directly: cheaper than the API). */
-async function rowUntil(id: number, done: (d: Deployment) => boolean, timeoutMs = 30_000): Promise<Deployment> {
+async function rowUntil(
+  id: number,
+  done: (d: Deployment) => boolean,
+  timeoutMs = 30_000,
+): Promise<Deployment> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const d = await stack.orm.em.fork().findOneOrFail(Deployment, id);
@@ -50,39 +61,65 @@ async function rowUntil(id: number, done: (d: Deployment) => boolean, timeoutMs 
  * One round: a prod deployment waiting for approval, the decisions sent in parallel, then the
  * invariants checked against PostgreSQL and Temporal. Returns the answers' status codes.
  */
-async function round(serviceId: number, envId: number, version: string, sent: Sent[], required: number): Promise<number[]> {
-  const trigger = await stack.http.post(`/api/services/${serviceId}/environments/${envId}/deployments`).set(auth(admin)).send({ version });
+async function round(
+  serviceId: number,
+  envId: number,
+  version: string,
+  sent: Sent[],
+  required: number,
+): Promise<number[]> {
+  const trigger = await stack.http
+    .post(`/api/services/${serviceId}/environments/${envId}/deployments`)
+    .set(auth(admin))
+    .send({ version });
   expect(trigger.status).toBe(202);
   const id = trigger.body.id as number;
   await rowUntil(id, (d) => d.status === 'awaiting_approval');
 
   const answers: Answer[] = await Promise.all(
     sent.map(async (s) => {
-      const res = await stack.http.post(`/api/deployments/${id}/approvals`).set(auth(token(s.approver))).send({ decision: s.decision });
+      const res = await stack.http
+        .post(`/api/deployments/${id}/approvals`)
+        .set(auth(token(s.approver)))
+        .send({ decision: s.decision });
       return { ...s, status: res.status, body: res.body };
     }),
   );
   for (const a of answers) expect([202, 409]).toContain(a.status);
 
   const accepted = answers.filter((a) => a.status === 202);
-  const approvals = await stack.orm.em.fork().find(Approval, { deploymentId: id }, { orderBy: { id: 'asc' } });
-  const audited = await stack.orm.em.fork().find(AuditLog, { targetType: 'deployment', targetId: String(id), action: { $in: ['deployment.approve', 'deployment.reject'] } });
+  const approvals = await stack.orm.em
+    .fork()
+    .find(Approval, { deploymentId: id }, { orderBy: { id: 'asc' } });
+  const audited = await stack.orm.em.fork().find(AuditLog, {
+    targetType: 'deployment',
+    targetId: String(id),
+    action: { $in: ['deployment.approve', 'deployment.reject'] },
+  });
   const recorded = approvals.map((a) => `${a.approver}:${a.decision}`).sort();
   // Exactly the 202 decisions are recorded, in both places; every 409 left no trace.
   expect(recorded).toEqual(accepted.map((a) => `${a.approver}:${a.decision}`).sort());
   expect(audited.map((e) => `${e.actor}:${e.action.slice('deployment.'.length)}`).sort()).toEqual(recorded);
-  for (const a of accepted) expect(a.body.approvals).toContainEqual(expect.objectContaining({ approver: a.approver, decision: a.decision }));
+  for (const a of accepted)
+    expect(a.body.approvals).toContainEqual(
+      expect.objectContaining({ approver: a.approver, decision: a.decision }),
+    );
   for (const a of answers.filter((x) => x.status === 409)) expect(a.body.detail).toEqual(expect.any(String));
 
   // The end state follows what was recorded.
   const rejected = approvals.some((a) => a.decision === 'reject');
   const approvedBy = approvals.filter((a) => a.decision === 'approve').length;
   const expected = rejected ? 'rejected' : approvedBy >= required ? 'succeeded' : 'awaiting_approval';
-  const settled = await rowUntil(id, (d) => (expected === 'awaiting_approval' ? d.status === 'awaiting_approval' : END.includes(d.status)));
+  const settled = await rowUntil(id, (d) =>
+    expected === 'awaiting_approval' ? d.status === 'awaiting_approval' : END.includes(d.status),
+  );
   expect(settled.status).toBe(expected);
   if (expected === 'awaiting_approval') {
     // Not enough approvals yet: a last, distinct approver settles it.
-    const last = await stack.http.post(`/api/deployments/${id}/approvals`).set(auth(token('closer'))).send({ decision: 'approve' });
+    const last = await stack.http
+      .post(`/api/deployments/${id}/approvals`)
+      .set(auth(token('closer')))
+      .send({ decision: 'approve' });
     expect(last.status).toBe(202);
     expect((await rowUntil(id, (d) => END.includes(d.status))).status).toBe('succeeded');
   }
@@ -96,10 +133,34 @@ async function round(serviceId: number, envId: number, version: string, sent: Se
 }
 
 const SCENARIOS: { name: string; sent: Sent[] }[] = [
-  { name: 'approve ∥ reject (different approvers)', sent: [{ approver: 'ann', decision: 'approve' }, { approver: 'rob', decision: 'reject' }] },
-  { name: 'approve ∥ approve (different approvers)', sent: [{ approver: 'ann', decision: 'approve' }, { approver: 'bea', decision: 'approve' }] },
-  { name: 'approve ∥ approve (the same approver)', sent: [{ approver: 'ann', decision: 'approve' }, { approver: 'ann', decision: 'approve' }] },
-  { name: 'approve ∥ reject (the same approver)', sent: [{ approver: 'ann', decision: 'approve' }, { approver: 'ann', decision: 'reject' }] },
+  {
+    name: 'approve ∥ reject (different approvers)',
+    sent: [
+      { approver: 'ann', decision: 'approve' },
+      { approver: 'rob', decision: 'reject' },
+    ],
+  },
+  {
+    name: 'approve ∥ approve (different approvers)',
+    sent: [
+      { approver: 'ann', decision: 'approve' },
+      { approver: 'bea', decision: 'approve' },
+    ],
+  },
+  {
+    name: 'approve ∥ approve (the same approver)',
+    sent: [
+      { approver: 'ann', decision: 'approve' },
+      { approver: 'ann', decision: 'approve' },
+    ],
+  },
+  {
+    name: 'approve ∥ reject (the same approver)',
+    sent: [
+      { approver: 'ann', decision: 'approve' },
+      { approver: 'ann', decision: 'reject' },
+    ],
+  },
 ];
 
 /** A service whose `1.0.0` has succeeded in dev and staging, with one prod environment per scenario. */
@@ -109,7 +170,11 @@ async function servicePastStaging(): Promise<{ serviceId: number; prodIds: numbe
   const [dev, staging, ...prods] = await Promise.all([
     readyEnvironment(stack, service.id, 'dev'),
     readyEnvironment(stack, service.id, 'staging'),
-    ...SCENARIOS.flatMap((_, i) => Array.from({ length: LANES }, (__, lane) => readyEnvironment(stack, service.id, 'prod', `prod-${i}-${lane}`))),
+    ...SCENARIOS.flatMap((_, i) =>
+      Array.from({ length: LANES }, (__, lane) =>
+        readyEnvironment(stack, service.id, 'prod', `prod-${i}-${lane}`),
+      ),
+    ),
   ]);
   await deploySucceeded(stack, service.id, dev!.id, '1.0.0');
   await deploySucceeded(stack, service.id, staging!.id, '1.0.0');
@@ -132,12 +197,19 @@ describe.each([1, 2])('parallel decisions with prod_approvals.required = %i', (r
         const lanes = await Promise.all(
           Array.from({ length: LANES }, async (_, lane) => {
             const codes: number[] = [];
-            for (let r = lane; r < ROUNDS; r += LANES) codes.push(...(await round(serviceId, prodIds[i * LANES + lane]!, '1.0.0', scenario.sent, required)));
+            for (let r = lane; r < ROUNDS; r += LANES)
+              codes.push(
+                ...(await round(serviceId, prodIds[i * LANES + lane]!, '1.0.0', scenario.sent, required)),
+              );
             return codes;
           }),
         );
         const codes = lanes.flat();
-        return { scenario: scenario.name, accepted: codes.filter((c) => c === 202).length, refused: codes.filter((c) => c === 409).length };
+        return {
+          scenario: scenario.name,
+          accepted: codes.filter((c) => c === 202).length,
+          refused: codes.filter((c) => c === 409).length,
+        };
       }),
     );
     // Both outcomes were exercised where the pairing allows both; the same approver never decides twice.
@@ -150,7 +222,10 @@ describe.each([1, 2])('parallel decisions with prod_approvals.required = %i', (r
     } else {
       expect(tally[1]).toEqual(expect.objectContaining({ accepted: 2 * ROUNDS, refused: 0 }));
     }
-    expect(sdkLog.filter((e) => /command sequence|must be the last command|Failing workflow task/i.test(e.message))).toEqual([]);
+    expect(
+      sdkLog.filter((e) =>
+        /command sequence|must be the last command|Failing workflow task/i.test(e.message),
+      ),
+    ).toEqual([]);
   }, 600_000);
 });
-

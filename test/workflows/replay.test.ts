@@ -10,7 +10,15 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Worker } from '@temporalio/worker';
-import { admin, auth, createService, createTeam, deploySucceeded, readyEnvironment, waitForStatus } from '../support/fixtures';
+import {
+  admin,
+  auth,
+  createService,
+  createTeam,
+  deploySucceeded,
+  readyEnvironment,
+  waitForStatus,
+} from '../support/fixtures';
 import { startStack, tokenFor, workflowBundle, type TestStack } from '../support/stack';
 
 const FIXTURES = path.resolve(__dirname, '../fixtures/histories');
@@ -30,10 +38,14 @@ it('replays the committed histories with the current workflow code', () => {
   const files = readdirSync(FIXTURES).filter((f) => f.endsWith('.json'));
   expect(files.length).toBeGreaterThanOrEqual(9);
   // In a plain Node process: protobufjs's JSON conversion does not survive jest's module registry.
-  const out = execFileSync(path.resolve(__dirname, '../../node_modules/.bin/tsx'), ['scripts/replay-histories.ts', FIXTURES], {
-    cwd: path.resolve(__dirname, '../..'),
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    path.resolve(__dirname, '../../node_modules/.bin/tsx'),
+    ['scripts/replay-histories.ts', FIXTURES],
+    {
+      cwd: path.resolve(__dirname, '../..'),
+      encoding: 'utf8',
+    },
+  );
   expect(out).toContain(`replayed ${files.length} histories`);
 });
 
@@ -46,15 +58,24 @@ it('replays fresh runs of every path (provision, dev, approved, rejected, cancel
   const devRun = await deploySucceeded(stack, service.id, dev.id, '1.0.0');
   await deploySucceeded(stack, service.id, staging.id, '1.0.0');
   const trigger = async () => {
-    const res = await stack.http.post(`/api/services/${service.id}/environments/${prod.id}/deployments`).set(auth(admin)).send({ version: '1.0.0' });
+    const res = await stack.http
+      .post(`/api/services/${service.id}/environments/${prod.id}/deployments`)
+      .set(auth(admin))
+      .send({ version: '1.0.0' });
     return waitForStatus(stack, res.body.id, 'awaiting_approval');
   };
   const approved = await trigger();
-  const ap = await stack.http.post(`/api/deployments/${approved.id}/approvals`).set(auth(tokenFor('approver', ['PLATFORM_ADMIN']))).send({ decision: 'approve' });
+  const ap = await stack.http
+    .post(`/api/deployments/${approved.id}/approvals`)
+    .set(auth(tokenFor('approver', ['PLATFORM_ADMIN'])))
+    .send({ decision: 'approve' });
   expect(ap.body).toMatchObject({ status: 'in_progress' });
   await waitForStatus(stack, approved.id, 'succeeded');
   const rejected = await trigger();
-  await stack.http.post(`/api/deployments/${rejected.id}/approvals`).set(auth(tokenFor('approver', ['PLATFORM_ADMIN']))).send({ decision: 'reject' });
+  await stack.http
+    .post(`/api/deployments/${rejected.id}/approvals`)
+    .set(auth(tokenFor('approver', ['PLATFORM_ADMIN'])))
+    .send({ decision: 'reject' });
   await waitForStatus(stack, rejected.id, 'rejected');
   const cancelled = await trigger();
   await stack.http.post(`/api/deployments/${cancelled.id}/cancel`).set(auth(admin));
@@ -68,8 +89,18 @@ it('replays fresh runs of every path (provision, dev, approved, rejected, cancel
     'deploy-prod-cancelled': cancelled.job_id,
   };
   // Closed runs only: wait until each has closed in Temporal.
-  for (const id of Object.values(runs)) await stack.temporal.workflow.getHandle(id).result().catch(() => undefined);
-  const histories = stack.temporal.workflow.list({ query: `WorkflowId IN (${Object.values(runs).map((id) => `'${id}'`).join(', ')})` }).intoHistories();
+  for (const id of Object.values(runs))
+    await stack.temporal.workflow
+      .getHandle(id)
+      .result()
+      .catch(() => undefined);
+  const histories = stack.temporal.workflow
+    .list({
+      query: `WorkflowId IN (${Object.values(runs)
+        .map((id) => `'${id}'`)
+        .join(', ')})`,
+    })
+    .intoHistories();
   let replayed = 0;
   for await (const result of Worker.runReplayHistories(await replayOptions(), histories)) {
     expect(result.error).toBeUndefined();
@@ -81,7 +112,16 @@ it('replays fresh runs of every path (provision, dev, approved, rejected, cancel
     mkdirSync(FIXTURES, { recursive: true });
     for (const [name, id] of Object.entries(runs)) {
       // The CLI's JSON is the format `temporal workflow show -o json` gives operators too.
-      const json = execFileSync(process.env['IDP_TEST_TEMPORAL_CLI']!, ['workflow', 'show', '-w', id, '-o', 'json', '--address', process.env['IDP_TEST_TEMPORAL_ADDRESS']!]);
+      const json = execFileSync(process.env['IDP_TEST_TEMPORAL_CLI']!, [
+        'workflow',
+        'show',
+        '-w',
+        id,
+        '-o',
+        'json',
+        '--address',
+        process.env['IDP_TEST_TEMPORAL_ADDRESS']!,
+      ]);
       const tag = process.env['RECORD_HISTORIES'] === '1' ? '' : `.${process.env['RECORD_HISTORIES']}`;
       writeFileSync(path.join(FIXTURES, `${name}${tag}.json`), json);
     }

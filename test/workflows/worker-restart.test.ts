@@ -44,32 +44,45 @@ function workerProcess(): Promise<ChildProcess> {
   });
 }
 
-const exited = (child: ChildProcess) => new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
+const exited = (child: ChildProcess) =>
+  new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r())));
 
-it.each(['SIGKILL', 'SIGTERM'] as const)('a deployment survives %s of its worker and completes once on a new one', async (signal) => {
-  // Environments come from an in-process worker, which then stops: the child takes over alone.
-  await stack.startWorker();
-  const service = await createService(stack);
-  const env = await readyEnvironment(stack, service.id, 'dev');
-  await stack.stopWorker();
+it.each(['SIGKILL', 'SIGTERM'] as const)(
+  'a deployment survives %s of its worker and completes once on a new one',
+  async (signal) => {
+    // Environments come from an in-process worker, which then stops: the child takes over alone.
+    await stack.startWorker();
+    const service = await createService(stack);
+    const env = await readyEnvironment(stack, service.id, 'dev');
+    await stack.stopWorker();
 
-  const child = await workerProcess();
-  const res = await stack.http
-    .post(`/api/services/${service.id}/environments/${env.id}/deployments`)
-    .set(auth(admin))
-    .send({ version: '1.0.0', config: { simulate: { delay_ms: 4000 } } });
-  expect(res.status).toBe(202);
-  await waitForStatus(stack, res.body.id, 'in_progress');
-  await new Promise((r) => setTimeout(r, 1000));
-  child.kill(signal);
-  await exited(child);
-  expect((await stack.http.get(`/api/deployments/${res.body.id}`).set(auth(admin))).body.status).toBe('in_progress');
+    const child = await workerProcess();
+    const res = await stack.http
+      .post(`/api/services/${service.id}/environments/${env.id}/deployments`)
+      .set(auth(admin))
+      .send({ version: '1.0.0', config: { simulate: { delay_ms: 4000 } } });
+    expect(res.status).toBe(202);
+    await waitForStatus(stack, res.body.id, 'in_progress');
+    await new Promise((r) => setTimeout(r, 1000));
+    child.kill(signal);
+    await exited(child);
+    expect((await stack.http.get(`/api/deployments/${res.body.id}`).set(auth(admin))).body.status).toBe(
+      'in_progress',
+    );
 
-  await stack.startWorker();
-  const done = await waitForStatus(stack, res.body.id, 'succeeded', 60_000);
-  expect(done.timeline.filter((t: { status: string }) => t.status === 'succeeded')).toHaveLength(1);
-  const em = stack.orm.em.fork();
-  expect(await em.count(AuditLog, { action: 'deployment.succeeded', targetId: String(res.body.id) })).toBe(1);
-  expect(await em.count(Deployment, { environmentId: env.id, status: { $in: ['pending', 'awaiting_approval', 'in_progress'] } })).toBe(0);
-  await stack.stopWorker();
-});
+    await stack.startWorker();
+    const done = await waitForStatus(stack, res.body.id, 'succeeded', 60_000);
+    expect(done.timeline.filter((t: { status: string }) => t.status === 'succeeded')).toHaveLength(1);
+    const em = stack.orm.em.fork();
+    expect(await em.count(AuditLog, { action: 'deployment.succeeded', targetId: String(res.body.id) })).toBe(
+      1,
+    );
+    expect(
+      await em.count(Deployment, {
+        environmentId: env.id,
+        status: { $in: ['pending', 'awaiting_approval', 'in_progress'] },
+      }),
+    ).toBe(0);
+    await stack.stopWorker();
+  },
+);

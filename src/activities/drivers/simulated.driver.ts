@@ -1,5 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DriverError, type DeployRequest, type Driver, type DriverResult, type ProvisionRequest } from './driver';
+import {
+  DriverError,
+  type DeployRequest,
+  type Driver,
+  type DriverResult,
+  type ProvisionRequest,
+} from './driver';
 
 /**
  * Per-request switches, read from the environment's or deployment's `config.simulate`:
@@ -17,7 +23,8 @@ function simulation(...configs: Record<string, unknown>[]): Simulation {
     if (s === null || typeof s !== 'object') continue;
     const o = s as Record<string, unknown>;
     if (o['fail'] === true) result.fail = true;
-    if (typeof o['delay_ms'] === 'number' && o['delay_ms'] >= 0) result.delayMs = Math.min(o['delay_ms'], 600_000);
+    if (typeof o['delay_ms'] === 'number' && o['delay_ms'] >= 0)
+      result.delayMs = Math.min(o['delay_ms'], 600_000);
   }
   return result;
 }
@@ -28,7 +35,11 @@ export class SimulatedDriver implements Driver {
 
   constructor(private readonly delayMs: number) {}
 
-  async provision(request: ProvisionRequest, progress: () => void, signal: AbortSignal): Promise<DriverResult> {
+  async provision(
+    request: ProvisionRequest,
+    progress: () => void,
+    signal: AbortSignal,
+  ): Promise<DriverResult> {
     const sim = simulation(request.config);
     await this.wait(sim.delayMs ?? this.delayMs, progress, signal);
     if (sim.fail) throw new DriverError(`simulated provisioning failure for ${request.jobId}`, false);

@@ -1,6 +1,8 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { cancelDeployment, decide, deploymentHistory, getDeployment, triggerDeployment, type DeploymentView } from '../../services/deployments.service';
+import { cancelDeployment, decide } from '../../services/deployment-actions.service';
+import { deploymentHistory, getDeployment, type DeploymentView } from '../../services/deployment-records';
+import { triggerDeployment } from '../../services/deployments.service';
 import { parseWith, route } from '../route';
 import { cancelBody, decisionCreate, deploymentCreate, idParam, idempotencyKey } from '../schemas';
 import { deploymentJson } from '../serializers';
@@ -19,7 +21,8 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: ApiDeps
       method: 'post',
       path: '/services/:id/environments/:envId/deployments',
       tag: 'deployments',
-      summary: 'Trigger a deployment (202). An Idempotency-Key header makes retries return the same deployment (200).',
+      summary:
+        'Trigger a deployment (202). An Idempotency-Key header makes retries return the same deployment (200).',
       params: z.strictObject({ id: idParam, envId: idParam }),
       body: deploymentCreate,
       responses: {
@@ -35,7 +38,13 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: ApiDeps
     async (ctx, { params, body, caller }) => {
       const header = ctx.get('idempotency-key');
       const key = header === '' ? null : parseWith(idempotencyKey, header, 'header.Idempotency-Key');
-      const result = await triggerDeployment(deps, caller, { serviceId: params.id, environmentId: params.envId }, body, key);
+      const result = await triggerDeployment(
+        deps,
+        caller,
+        { serviceId: params.id, environmentId: params.envId },
+        body,
+        key,
+      );
       ctx.status = result.replayed ? 200 : 202;
       if (!result.replayed) ctx.set('Location', `/api/deployments/${result.deployment.id}`);
       ctx.body = json(result);
@@ -55,15 +64,25 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: ApiDeps
       responses: { 200: 'a page of deployments', 404: 'no such service or environment' },
     },
     async (ctx, { params, query }) => {
-      const rows = await deploymentHistory(deps, params.id, params.envId, { limit: query.limit, before: decodeCursor(query.cursor) });
-      ctx.body = toPage(rows.map((v) => ({ ...v, id: v.deployment.id })), query.limit, json);
+      const rows = await deploymentHistory(deps, params.id, params.envId, {
+        limit: query.limit,
+        before: decodeCursor(query.cursor),
+      });
+      ctx.body = toPage(
+        rows.map((v) => ({ ...v, id: v.deployment.id })),
+        query.limit,
+        json,
+      );
     },
   );
-
 }
 
 /** A deployment's own routes: read it, decide on it, cancel it. */
-function registerDeploymentActionRoutes(router: Router<AppState>, deps: ApiDeps, json: (v: DeploymentView) => ReturnType<typeof deploymentJson>): void {
+function registerDeploymentActionRoutes(
+  router: Router<AppState>,
+  deps: ApiDeps,
+  json: (v: DeploymentView) => ReturnType<typeof deploymentJson>,
+): void {
   route(
     router,
     deps,
@@ -86,7 +105,11 @@ function registerDeploymentActionRoutes(router: Router<AppState>, deps: ApiDeps,
     {
       method: 'post',
       path: '/deployments/:id/approvals',
-      access: { roles: ['PLATFORM_ADMIN', 'TEAM_ADMIN'], action: 'deployment.decide', targetType: 'deployment' },
+      access: {
+        roles: ['PLATFORM_ADMIN', 'TEAM_ADMIN'],
+        action: 'deployment.decide',
+        targetType: 'deployment',
+      },
       tag: 'deployments',
       summary: 'Approve or reject a deployment waiting for approval',
       params: z.strictObject({ id: idParam }),
@@ -115,7 +138,13 @@ function registerDeploymentActionRoutes(router: Router<AppState>, deps: ApiDeps,
       summary: 'Cancel a deployment; its workflow records `cancelled` and releases the environment',
       params: z.strictObject({ id: idParam }),
       body: cancelBody,
-      responses: { 202: 'cancellation requested', 403: 'not allowed', 404: 'no such deployment', 409: 'already finished', 503: 'Temporal unavailable' },
+      responses: {
+        202: 'cancellation requested',
+        403: 'not allowed',
+        404: 'no such deployment',
+        409: 'already finished',
+        503: 'Temporal unavailable',
+      },
     },
     async (ctx, { params, body, caller }) => {
       ctx.status = 202;

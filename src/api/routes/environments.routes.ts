@@ -15,7 +15,11 @@ export function registerEnvironmentRoutes(router: Router<AppState>, deps: ApiDep
     {
       method: 'post',
       path: '/services/:id/environments',
-      access: { roles: ['PLATFORM_ADMIN', 'TEAM_ADMIN'], action: 'environment.create', targetType: 'service' },
+      access: {
+        roles: ['PLATFORM_ADMIN', 'TEAM_ADMIN'],
+        action: 'environment.create',
+        targetType: 'service',
+      },
       tag: 'environments',
       summary: 'Provision an environment (202; a provisioning workflow makes it ready)',
       params: z.strictObject({ id: idParam }),
@@ -50,7 +54,10 @@ export function registerEnvironmentRoutes(router: Router<AppState>, deps: ApiDep
       responses: { 200: 'a page of environments', 404: 'no such service' },
     },
     async (ctx, { params, query }) => {
-      const rows = await listEnvironments(deps, params.id, { limit: query.limit, after: decodeCursor(query.cursor) });
+      const rows = await listEnvironments(deps, params.id, {
+        limit: query.limit,
+        after: decodeCursor(query.cursor),
+      });
       ctx.body = toPage(rows, query.limit, (e) => environmentJson(e, deps.config));
     },
   );

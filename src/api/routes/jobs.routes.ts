@@ -15,7 +15,9 @@ export function registerJobRoutes(router: Router<AppState>, deps: ApiDeps): void
       path: '/jobs/:job_id',
       tag: 'jobs',
       summary: 'Status of a provisioning or deployment job (its Temporal run)',
-      params: z.strictObject({ job_id: z.string().regex(/^[a-z0-9-]{1,255}$/, 'a job id such as deploy-payments-prod-42') }),
+      params: z.strictObject({
+        job_id: z.string().regex(/^[a-z0-9-]{1,255}$/, 'a job id such as deploy-payments-prod-42'),
+      }),
       responses: { 200: 'the job', 404: 'no such job', 503: 'Temporal unavailable' },
     },
     async (ctx, { params }) => {

@@ -4,7 +4,15 @@ import { InputError } from '../../domain/errors';
 import { POLICY_CONFIG_SCHEMAS, type PolicyKind } from '../../domain/policies';
 import { dryRun, listPolicies, putPolicy, type DryRun } from '../../services/policies.service';
 import { parseWith, route } from '../route';
-import { deploymentCreate, environmentCreate, policyEvaluate, policyPut, serviceCreate, serviceUpdate, slug } from '../schemas';
+import {
+  deploymentCreate,
+  environmentCreate,
+  policyEvaluate,
+  policyPut,
+  serviceCreate,
+  serviceUpdate,
+  slug,
+} from '../schemas';
 import { policyJson } from '../serializers';
 import { pageQuery } from '../pagination';
 import type { ApiDeps, AppState } from '../types';
@@ -21,7 +29,12 @@ function decodePolicyCursor(cursor: string | undefined): string | undefined {
   const name = Buffer.from(cursor, 'base64url').toString('utf8');
   if (policyName.safeParse(name).success) return name;
   throw new InputError('invalid cursor', [
-    { rule: 'schema', field: 'query.cursor', message: 'not a cursor this API issued', hint: 'pass next_cursor from the previous page unchanged' },
+    {
+      rule: 'schema',
+      field: 'query.cursor',
+      message: 'not a cursor this API issued',
+      hint: 'pass next_cursor from the previous page unchanged',
+    },
   ]);
 }
 
@@ -29,7 +42,10 @@ function decodePolicyCursor(cursor: string | undefined): string | undefined {
 function dryRunOf(body: z.infer<typeof policyEvaluate>): DryRun {
   const { service_id, environment_id, ...rest } = body.payload;
   const ids = parseWith(
-    z.strictObject({ service_id: z.number().int().min(1).optional(), environment_id: z.number().int().min(1).optional() }),
+    z.strictObject({
+      service_id: z.number().int().min(1).optional(),
+      environment_id: z.number().int().min(1).optional(),
+    }),
     { service_id, environment_id },
     'body.payload',
   );
@@ -37,12 +53,22 @@ function dryRunOf(body: z.infer<typeof policyEvaluate>): DryRun {
     case 'service.create':
       return { action: body.action, tags: parseWith(serviceCreate, rest, 'body.payload').tags };
     case 'service.update':
-      return { action: body.action, tags: parseWith(serviceUpdate, rest, 'body.payload').tags, serviceId: ids.service_id };
+      return {
+        action: body.action,
+        tags: parseWith(serviceUpdate, rest, 'body.payload').tags,
+        serviceId: ids.service_id,
+      };
     case 'environment.create':
       return { action: body.action, ...parseWith(environmentCreate, rest, 'body.payload') };
     case 'deployment.create': {
       const d = parseWith(deploymentCreate, rest, 'body.payload');
-      return { action: body.action, version: d.version, config: d.config, serviceId: ids.service_id, environmentId: ids.environment_id };
+      return {
+        action: body.action,
+        version: d.version,
+        config: d.config,
+        serviceId: ids.service_id,
+        environmentId: ids.environment_id,
+      };
     }
   }
 }
@@ -66,7 +92,8 @@ export function registerPolicyRoutes(router: Router<AppState>, deps: ApiDeps): v
       const items = rows.slice(0, query.limit);
       ctx.body = {
         items: items.map(policyJson),
-        next_cursor: rows.length > query.limit ? Buffer.from(items[items.length - 1]!.name).toString('base64url') : null,
+        next_cursor:
+          rows.length > query.limit ? Buffer.from(items[items.length - 1]!.name).toString('base64url') : null,
       };
     },
   );
@@ -87,11 +114,22 @@ export function registerPolicyRoutes(router: Router<AppState>, deps: ApiDeps): v
     async (ctx, { params, body, caller }) => {
       if (body.name !== undefined && body.name !== params.name) {
         throw new InputError('the body names another policy than the path', [
-          { rule: 'schema', field: 'body.name', message: `'${body.name}' is not '${params.name}'`, hint: `send the body to PUT /api/policies/${body.name}, or drop name from it` },
+          {
+            rule: 'schema',
+            field: 'body.name',
+            message: `'${body.name}' is not '${params.name}'`,
+            hint: `send the body to PUT /api/policies/${body.name}, or drop name from it`,
+          },
         ]);
       }
-      const config = parseWith(POLICY_CONFIG_SCHEMAS[body.kind as PolicyKind], body.config, 'body.config') as Record<string, unknown>;
-      ctx.body = policyJson(await putPolicy(deps, caller, params.name, { kind: body.kind, enabled: body.enabled, config }));
+      const config = parseWith(
+        POLICY_CONFIG_SCHEMAS[body.kind as PolicyKind],
+        body.config,
+        'body.config',
+      ) as Record<string, unknown>;
+      ctx.body = policyJson(
+        await putPolicy(deps, caller, params.name, { kind: body.kind, enabled: body.enabled, config }),
+      );
     },
   );
 

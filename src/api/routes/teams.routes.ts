@@ -39,7 +39,11 @@ export function registerTeamRoutes(router: Router<AppState>, deps: ApiDeps): voi
       responses: { 200: 'a page of teams' },
     },
     async (ctx, { query }) => {
-      ctx.body = toPage(await listTeams(deps, { limit: query.limit, after: decodeCursor(query.cursor) }), query.limit, teamJson);
+      ctx.body = toPage(
+        await listTeams(deps, { limit: query.limit, after: decodeCursor(query.cursor) }),
+        query.limit,
+        teamJson,
+      );
     },
   );
 

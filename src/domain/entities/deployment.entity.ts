@@ -5,7 +5,20 @@ import { Service } from './service.entity';
 
 /** The promotion of one version into one environment, run by one workflow (`jobId`). */
 export class Deployment {
-  [OptionalProps]?: 'status' | 'initiatedBy' | 'team' | 'config' | 'approvalsRequired' | 'approvalTimeoutSeconds' | 'idempotencyKey' | 'requestHash' | 'timeline' | 'error' | 'createdAt' | 'updatedAt' | 'finishedAt';
+  [OptionalProps]?:
+    | 'status'
+    | 'initiatedBy'
+    | 'team'
+    | 'config'
+    | 'approvalsRequired'
+    | 'approvalTimeoutSeconds'
+    | 'idempotencyKey'
+    | 'requestHash'
+    | 'timeline'
+    | 'error'
+    | 'createdAt'
+    | 'updatedAt'
+    | 'finishedAt';
   id!: number;
   jobId!: string;
   serviceId!: number;
