@@ -9,7 +9,11 @@
  *
  * Sizes and ports: SOAK_* variables below. `--no-build` / `--tsx` as for the benchmark.
  */
-import { ACTIVE_DEPLOYMENT_STATUSES, DEPLOYMENT_STATUSES, type DeploymentStatus } from '../src/domain/types';
+import {
+  ACTIVE_DEPLOYMENT_STATUSES,
+  DEPLOYMENT_STATUSES,
+  type DeploymentStatus,
+} from '../src/domain/lifecycle';
 import { eventually, sleep } from '../test/support/eventually';
 import {
   createTeam,

@@ -2,7 +2,6 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Deployment, Environment, PlatformPolicy } from './entities';
 import type { Violation } from './errors';
 import { buildPolicySet, checkPromotionOrder, prerequisiteTier, type PolicySet } from './policies';
-import { isTerminal, type DeploymentStatus } from './types';
 
 /** The policies in force now. */
 export async function loadPolicies(em: EntityManager): Promise<PolicySet> {
@@ -30,30 +29,4 @@ export async function promotionViolation(
     { version, tier, succeededTiers: succeeded > 0 ? [before] : [], candidates },
     policies,
   );
-}
-
-/**
- * Records a status change on the deployment: the status, a timeline entry, the error when given,
- * and the finish time for an end state. Returns the status it left.
- */
-export function applyStatus(
-  deployment: Deployment,
-  to: DeploymentStatus,
-  entry: { actor: string; detail?: string; error?: string; at?: Date },
-): DeploymentStatus {
-  const previous = deployment.status;
-  const at = entry.at ?? new Date();
-  deployment.status = to;
-  deployment.timeline = [
-    ...deployment.timeline,
-    {
-      status: to,
-      at: at.toISOString(),
-      actor: entry.actor,
-      ...(entry.detail ? { detail: entry.detail } : {}),
-    },
-  ];
-  if (entry.error !== undefined) deployment.error = entry.error;
-  if (isTerminal(to)) deployment.finishedAt = at;
-  return previous;
 }

@@ -4,7 +4,7 @@
  */
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { DeploymentStatus, EnvironmentStatus } from '../domain/types';
+import type { DeploymentStatus, EnvironmentStatus } from '../domain/lifecycle';
 
 /** Search attributes the platform sets on its runs (all Keyword), for filtering in the Temporal Web UI. */
 export const SEARCH_ATTRIBUTES = {

@@ -5,7 +5,7 @@
  * once, and no environment lock left.
  */
 import { Client as PgClient, type QueryResult, type QueryResultRow } from 'pg';
-import { ACTIVE_DEPLOYMENT_STATUSES, type DeploymentStatus } from '../../src/domain/types';
+import { ACTIVE_DEPLOYMENT_STATUSES, type DeploymentStatus } from '../../src/domain/lifecycle';
 
 /** What a query can be sent to: a `pg` Pool or Client. */
 export interface Sql {

@@ -1,5 +1,5 @@
 import { EntitySchema, OptionalProps } from '@mikro-orm/core';
-import type { DeploymentStatus, TimelineEntry } from '../types';
+import type { DeploymentStatus, TimelineEntry } from '../lifecycle';
 import { Environment } from './environment.entity';
 import { Service } from './service.entity';
 

@@ -1,5 +1,5 @@
 import { EntitySchema, OptionalProps } from '@mikro-orm/core';
-import type { EnvironmentStatus } from '../types';
+import type { EnvironmentStatus } from '../lifecycle';
 import { Service } from './service.entity';
 
 /** A named place a service runs in, of one tier (dev, staging, prod). */
