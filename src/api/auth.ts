@@ -87,9 +87,6 @@ function verificationFailure(err: unknown, algorithms: string[]): string {
  */
 function keyResolver(config: Config): (header: Record<string, unknown>) => Promise<KeyObject | Refusal> {
   if (!config.JWT_JWKS_URI) {
-    // A KeyObject, not the string: given a string, jsonwebtoken first tries to parse it as a PEM
-    // public key on every verification and builds the secret key from the thrown error's catch —
-    // a sixth of the API's CPU on a cheap read (see BENCHMARKS.md).
     const secret = createSecretKey(Buffer.from(config.JWT_SECRET!));
     return () => Promise.resolve(secret);
   }
@@ -143,15 +140,23 @@ function tokenVerifier(config: Config): (ctx: Context, token: string) => Promise
   const invalid = (detail: string): Verdict => ({ refusal: { reason: 'token', detail } });
   // koa-jwt verifies the signature and the registered claims (through jsonwebtoken) with the key
   // our resolver picks for the header; it reads the token this middleware already took apart.
+  // A KeyObject, not the string: given a string, jsonwebtoken first tries to parse it as a PEM
+  // public key on every verification and builds the secret key from the thrown error's catch — a
+  // sixth of the API's CPU on a cheap read (see BENCHMARKS.md). With one HS256 secret the key is
+  // given as it is: koa-jwt calls a key function only after
+  // decoding the token once more, which a secret that never varies does not need.
+  const fixedKey = config.JWT_JWKS_URI ? null : createSecretKey(Buffer.from(config.JWT_SECRET!));
   const verifier = koaJwt({
     ...verifyOptions,
     key: 'jwt',
     getToken: (ctx: Context) => (ctx.state as { bearer?: string }).bearer ?? null,
-    secret: async (header: jwt.JwtHeader) => {
-      const key = await resolveKey(header as unknown as Record<string, unknown>);
-      if (!(key instanceof KeyObject)) throw new KeyRefusal(key);
-      return key;
-    },
+    secret:
+      fixedKey ??
+      (async (header: jwt.JwtHeader) => {
+        const key = await resolveKey(header as unknown as Record<string, unknown>);
+        if (!(key instanceof KeyObject)) throw new KeyRefusal(key);
+        return key;
+      }),
   } as unknown as koaJwt.Options);
   const verify = async (ctx: Context, token: string): Promise<Verdict> => {
     const malformed = invalid('the token is malformed (expected a signed JWT: header.payload.signature)');

@@ -13,6 +13,7 @@ import {
   type Violation,
 } from '../domain/errors';
 import { isUnavailable } from '../unavailable';
+import { MAX_BODY_BYTES } from './middleware';
 import type { AppState } from './types';
 
 interface Problem {
@@ -109,6 +110,10 @@ export const errorHandler: Middleware<AppState> = async (ctx, next) => {
       writeProblem(ctx, 405, 'method-not-allowed', `${ctx.method} is not allowed on ${ctx.path}`);
     }
   } catch (caught) {
+    // A refusal sent before a large declared body was read (no token, a role the route does not
+    // admit): Node would read and discard all of it to keep the connection; close it instead.
+    if (!ctx.req.readableEnded && Number(ctx.get('content-length') || 0) > MAX_BODY_BYTES)
+      ctx.set('Connection', 'close');
     // Only while the body was still coming: a reset PostgreSQL connection after a client that had
     // sent everything hung up is still an outage.
     const err =

@@ -66,7 +66,7 @@ function operation(spec: ReturnType<typeof registeredRoutes>[number]): Record<st
   );
   if (spec.auth !== false) responses['401'] = { ...problem, description: 'missing or invalid token' };
   if (spec.access) responses['403'] ??= { ...problem, description: `not ${spec.access.roles.join(' or ')}` };
-  const idempotent = spec.path.endsWith('/deployments') && spec.method === 'post';
+  const idempotent = spec.method === 'post' && /\/(deployments|approvals)$/.test(spec.path);
   return {
     summary: spec.summary,
     tags: [spec.tag],

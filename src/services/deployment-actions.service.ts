@@ -1,6 +1,5 @@
 /** What happens to a deployment once triggered: an approver's decision, a cancellation. */
 import { randomUUID } from 'node:crypto';
-import { Approval } from '../domain/entities';
 import { ConflictError } from '../domain/errors';
 import { ACTIVE_DEPLOYMENT_STATUSES, isTerminal } from '../domain/lifecycle';
 import { canCancel, canDecide } from '../domain/rbac';
@@ -17,20 +16,28 @@ export interface DecisionRequest {
 
 /**
  * Sends an eligible approver's decision to the deployment's run, which records it or refuses it
- * (409); answers the deployment as it stands after the decision.
+ * (409); answers the deployment as it stands after the decision. With an `Idempotency-Key` the
+ * request may be sent again after a lost answer: the same key and decision by the same approver is
+ * answered as the first was (202, nothing new recorded); without one, each request is a decision
+ * of its own.
  */
 export async function decide(
   deps: ServiceDeps,
   caller: Caller,
   id: number,
   body: DecisionRequest,
+  key: string | null = null,
 ): Promise<DeploymentView> {
-  const { deployment: d } = await getDeployment(deps, id);
+  const view = await getDeployment(deps, id);
+  const d = view.deployment;
+  // Refusals of a decision are audited as `deployment.decide` wherever they happen (the route
+  // layer refuses by role before it knows the decision); recorded ones as approve/reject.
   const facts = {
-    action: `deployment.${body.decision}`,
+    action: 'deployment.decide',
     targetType: 'deployment',
     targetId: d.id,
     team: d.team,
+    details: { decision: body.decision },
   };
   if (!canDecide(caller.actor, d.team, d.requestedBy)) {
     await deny(
@@ -42,15 +49,16 @@ export async function decide(
         : `only PLATFORM_ADMIN or a TEAM_ADMIN of team '${d.team ?? '(none)'}' may decide on this deployment`,
     );
   }
+  const mine = view.approvals.find((a) => a.approver === caller.actor.sub);
+  if (mine && key !== null && mine.decision === body.decision) return view;
+  if (mine) throw new ConflictError(`${caller.actor.sub} has already decided on deployment ${d.id}`);
   if (d.status !== 'awaiting_approval')
     throw new ConflictError(`deployment ${d.id} is ${d.status}, not awaiting approval`);
-  if (await deps.orm.em.fork().count(Approval, { deploymentId: d.id, approver: caller.actor.sub })) {
-    throw new ConflictError(`${caller.actor.sub} has already decided on deployment ${d.id}`);
-  }
-  // One update per request: with a shared id, parallel requests of one approver were all answered
-  // with the first one's outcome (202 each, one decision recorded). Each request is a decision of
-  // its own, which the run records or refuses.
-  await deps.jobs.decide(d.jobId, `decision-${d.id}-${randomUUID()}`, {
+  // One update per request unless the caller names it: with a shared id, parallel requests of one
+  // approver were all answered with the first one's outcome (202 each, one decision recorded).
+  const updateId =
+    key === null ? `decision-${d.id}-${randomUUID()}` : `decision-${d.id}-${caller.actor.sub}-${key}`;
+  await deps.jobs.decide(d.jobId, updateId, {
     approver: caller.actor.sub,
     roles: caller.actor.roles,
     decision: body.decision,

@@ -15,6 +15,7 @@ import { ConflictError, ServiceUnavailableError } from '../domain/errors';
 import { workflowStartFailures } from '../metrics';
 import { isUnavailable } from '../unavailable';
 import {
+  FAILURE_TYPES,
   SEARCH_ATTRIBUTES,
   WORKFLOW_TYPES,
   decideUpdate,
@@ -48,7 +49,13 @@ const named = (err: unknown, name: string): boolean => (err as Error | undefined
 /** Temporal's errors as domain errors; anything unexpected is rethrown as it is (a 500). */
 function translate(err: unknown, unavailable: string): never {
   if (named(err, 'WorkflowUpdateFailedError')) {
-    throw new ConflictError((err as { cause?: Error }).cause?.message ?? 'the run refused the request');
+    // Only the run's own refusals carry words for the caller; anything else the update failed with
+    // (a cancelled scope, a database step out of retries) is said in ours.
+    const cause = (err as { cause?: { type?: string; name?: string; message?: string } }).cause;
+    if (cause?.type === FAILURE_TYPES.decisionRefused && cause.message)
+      throw new ConflictError(cause.message);
+    if (cause?.name === 'CancelledFailure') throw new ConflictError('the deployment is being cancelled');
+    throw new ServiceUnavailableError(unavailable);
   }
   if (named(err, 'WorkflowUpdateRPCTimeoutOrCancelledError') || isUnavailable(err))
     throw new ServiceUnavailableError(unavailable);
@@ -108,7 +115,8 @@ export function temporalJobs(temporal: Client, config: Config, logger: Logger): 
           throw new ConflictError(`job ${jobId} is no longer waiting for decisions`);
         translate(
           err,
-          'the decision could not be delivered (Temporal or the worker is unavailable); retry the same request',
+          'the decision could not be delivered or recorded (Temporal, the worker or the database is unavailable); ' +
+            'read the deployment to see whether it was recorded, or resend it with the same Idempotency-Key',
         );
       }
     },

@@ -13,7 +13,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { ACTIVE_DEPLOYMENT_STATUSES, type DeploymentStatus } from '../domain/lifecycle';
+import { ACTIVE_DEPLOYMENT_STATUSES, isTerminal, type DeploymentStatus } from '../domain/lifecycle';
 import {
   FAILURE_TYPES,
   SEARCH_ATTRIBUTES,
@@ -70,6 +70,10 @@ interface Run {
   deciding: Set<string>;
   /** Takes in what a step answered: the status (kept current in the IdpStatus search attribute) and the approvers. */
   apply(next: DeploymentState | { status: DeploymentStatus }): void;
+  /** The run takes decisions one at a time ({@link SERIAL_DECISIONS}); set once, first thing. */
+  serial: boolean;
+  /** No decision is taken any more: the approval timer fired, or the run is ending. */
+  closed: boolean;
 }
 
 /**
@@ -79,22 +83,32 @@ interface Run {
  */
 function acceptDecisions(run: Run): void {
   const { input, state, deciding } = run;
-  const serial = patched(SERIAL_DECISIONS);
+  run.serial = patched(SERIAL_DECISIONS);
   let previous: Promise<unknown> = Promise.resolve();
   const inTurn = <T>(fn: () => Promise<T>): Promise<T> => {
-    if (!serial) return fn();
+    if (!run.serial) return fn();
     const turn = previous.then(fn, fn);
     previous = turn.catch(() => undefined);
     return turn;
   };
+  const record = (decision: DecisionInput) => () => run.db.recordDecision(input.deploymentId, decision);
   const apply = async (decision: DecisionInput): Promise<DeploymentState> => {
     // The row may already say awaiting_approval while this run still waits for beginDeployment's
-    // result: let that land first.
-    await condition(() => state.status !== 'pending');
-    if (state.status !== 'awaiting_approval')
+    // result: let that land first (or the run's end, when that step failed).
+    try {
+      await condition(() => state.status !== 'pending' || run.closed);
+    } catch (err) {
+      // A cancelled run takes no more decisions: refused in our words, not the SDK's.
+      if (run.serial && isCancellation(err)) throw refused('the deployment is being cancelled');
+      throw err;
+    }
+    if (state.status !== 'awaiting_approval' || (run.serial && run.closed))
       throw refused(`deployment is ${state.status}, not awaiting approval`);
     try {
-      run.apply(await run.db.recordDecision(input.deploymentId, decision));
+      // Once its step has started, a decision settles as the database has it, even if the run is
+      // cancelled meanwhile (a cancelled local activity may still commit): recorded and 202, or
+      // refused and 409, never both. The cleanup's move to `cancelled` comes after it.
+      run.apply(await (run.serial ? CancellationScope.nonCancellable(record(decision)) : record(decision)()));
     } catch (err) {
       const refusal = refusalOf(err);
       throw refusal ? refused(refusal.message) : err;
@@ -117,6 +131,7 @@ function acceptDecisions(run: Run): void {
       validator: (decision) => {
         if (state.status !== 'awaiting_approval' && state.status !== 'pending')
           throw refused(`deployment is ${state.status}, not awaiting approval`);
+        if (run.serial && run.closed) throw refused('the deployment no longer takes decisions');
         if (decision.approver === input.requestedBy)
           throw refused('the requester may not decide on their own deployment');
         if (state.approvers.includes(decision.approver) || deciding.has(decision.approver))
@@ -134,6 +149,8 @@ async function awaitApproval(run: Run, timeoutSeconds: number): Promise<void> {
     // A decision being recorded right now wins over the timer.
     await condition(() => run.deciding.size === 0);
     if (state.status === 'awaiting_approval') {
+      // From here no new decision is accepted: one arriving now would race the move to expired.
+      run.closed = true;
       const detail = `no decision within ${timeoutSeconds}s`;
       run.apply({
         status: await run.db.transitionDeployment(
@@ -178,7 +195,12 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
     db: patched(LOCAL_DB_STEPS) ? localDb : remoteDb,
     state,
     deciding: new Set<string>(),
+    serial: false,
+    closed: false,
     apply(next) {
+      // An end state is never left: a late answer (a decision recorded just before the timer's move
+      // to expired, say) must not set IdpStatus back on a run that has ended.
+      if (run.serial && isTerminal(state.status)) return;
       if ('approvers' in next) {
         state.approvers = next.approvers;
         state.approvalsRequired = next.approvalsRequired;
@@ -203,6 +225,8 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
     }
     if (state.status === 'awaiting_approval') await awaitApproval(run, begun.approvalTimeoutSeconds);
     await rollOut(run);
+    // Runs started before SERIAL_DECISIONS waited here only, on success; their replays must too.
+    if (!run.serial) await condition(allHandlersFinished);
     return { status: state.status };
   } catch (err) {
     if (isCancellation(err)) {
@@ -224,7 +248,11 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
   } finally {
     // No update may still be running when the run completes or fails: its answer would come after
     // the run's last command (the server refuses that workflow task), and a decision the caller was
-    // told about must have been settled. Waited for also on cancellation, hence non-cancellable.
-    await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+    // told about must have been settled. Waited for also on cancellation, hence non-cancellable;
+    // decisions still queued are refused (closed), so the wait ends.
+    if (run.serial) {
+      run.closed = true;
+      await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
+    }
   }
 }

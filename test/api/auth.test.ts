@@ -478,7 +478,7 @@ describe('authentication comes before the body', () => {
     }
   });
 
-  it('answers 401, not 413, to an unauthenticated body declared larger than the limit', async () => {
+  it('answers 401, not 413, to an unauthenticated body declared larger than the limit, and closes the connection', async () => {
     const conn = await RawConnection.open(stack.baseUrl);
     try {
       conn.write(
@@ -490,6 +490,8 @@ describe('authentication comes before the body', () => {
       const refused = await conn.response();
       expect(refused.status).toBe(401);
       expect(refused.headers['www-authenticate']).toBe(CHALLENGE);
+      // The 50 MiB are never read: the connection is closed rather than drained.
+      expect(refused.headers['connection']).toBe('close');
     } finally {
       conn.close();
     }

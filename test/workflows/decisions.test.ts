@@ -229,3 +229,89 @@ describe.each([1, 2])('parallel decisions with prod_approvals.required = %i', (r
     ).toEqual([]);
   }, 600_000);
 });
+
+describe('a decision racing a cancellation', () => {
+  beforeAll(async () => {
+    const put = await stack.http
+      .put('/api/policies/prod_approvals')
+      .set(auth(admin))
+      .send({ kind: 'prod_approvals', enabled: true, config: { tier: 'prod', required: 1, timeout: '1h' } });
+    expect(put.status).toBe(200);
+  });
+
+  it(`is recorded and 202, or refused and 409 in our words, never both (${Math.ceil(ROUNDS / 5)} rounds)`, async () => {
+    const { serviceId, prodIds } = await servicePastStaging();
+    const envId = prodIds[0]!;
+    for (let r = 0; r < Math.ceil(ROUNDS / 5); r++) {
+      const trigger = await stack.http
+        .post(`/api/services/${serviceId}/environments/${envId}/deployments`)
+        .set(auth(admin))
+        .send({ version: '1.0.0', config: { simulate: { delay_ms: 300 } } });
+      expect(trigger.status).toBe(202);
+      const id = trigger.body.id as number;
+      await rowUntil(id, (d) => d.status === 'awaiting_approval');
+      const [approve, cancel] = await Promise.all([
+        stack.http
+          .post(`/api/deployments/${id}/approvals`)
+          .set(auth(token('ann')))
+          .send({ decision: 'approve' }),
+        stack.http.post(`/api/deployments/${id}/cancel`).set(auth(admin)),
+      ]);
+      expect([202, 409]).toContain(approve.status);
+      expect([202, 409]).toContain(cancel.status);
+      const settled = await rowUntil(id, (d) => END.includes(d.status));
+      const approvals = await stack.orm.em.fork().find(Approval, { deploymentId: id });
+      const audited = await stack.orm.em
+        .fork()
+        .count(AuditLog, { targetId: String(id), action: 'deployment.approve' });
+      if (approve.status === 202) {
+        expect(approvals.map((a) => a.approver)).toEqual(['ann']);
+        expect(audited).toBe(1);
+      } else {
+        expect(approvals).toEqual([]);
+        expect(audited).toBe(0);
+        // Our words, never the SDK's failure names.
+        expect(approve.body.detail).not.toMatch(/Failure|Activity|Error/);
+      }
+      expect(['cancelled', 'succeeded']).toContain(settled.status);
+      const handle = stack.temporal.workflow.getHandle(trigger.body.job_id);
+      await handle.result().catch(() => undefined);
+      const history = await handle.fetchHistory();
+      expect(history.events?.filter((e) => e.workflowTaskFailedEventAttributes) ?? []).toEqual([]);
+    }
+  }, 600_000);
+});
+
+describe('a decision resent with its Idempotency-Key', () => {
+  it('is answered as the first (202, one decision); another decision under it is 409', async () => {
+    const { serviceId, prodIds } = await servicePastStaging();
+    const trigger = await stack.http
+      .post(`/api/services/${serviceId}/environments/${prodIds[0]}/deployments`)
+      .set(auth(admin))
+      .send({ version: '1.0.0' });
+    const id = trigger.body.id as number;
+    await rowUntil(id, (d) => d.status === 'awaiting_approval');
+    const send = (decision: Decision) =>
+      stack.http
+        .post(`/api/deployments/${id}/approvals`)
+        .set(auth(token('ann')))
+        .set('Idempotency-Key', 'ann-approves-once')
+        .send({ decision });
+    const [first, second] = await Promise.all([send('approve'), send('approve')]);
+    expect([first.status, second.status]).toEqual([202, 202]);
+    const again = await send('approve');
+    expect(again.status).toBe(202);
+    expect(again.body.approvals).toEqual([expect.objectContaining({ approver: 'ann', decision: 'approve' })]);
+    expect((await send('reject')).status).toBe(409);
+    expect(await stack.orm.em.fork().count(Approval, { deploymentId: id })).toBe(1);
+    expect(
+      await stack.orm.em.fork().count(AuditLog, { targetId: String(id), action: 'deployment.approve' }),
+    ).toBe(1);
+    // Without the key, the same approver again is a new decision, refused.
+    const bare = await stack.http
+      .post(`/api/deployments/${id}/approvals`)
+      .set(auth(token('ann')))
+      .send({ decision: 'approve' });
+    expect(bare.status).toBe(409);
+  });
+});

@@ -3,11 +3,17 @@ import { z } from 'zod';
 import { cancelDeployment, decide } from '../../services/deployment-actions.service';
 import { deploymentHistory, getDeployment, type DeploymentView } from '../../services/deployment-records';
 import { triggerDeployment } from '../../services/deployments.service';
-import { parseWith, route } from '../route';
+import { parseWith, route, type Ctx } from '../route';
 import { cancelBody, decisionCreate, deploymentCreate, idParam, idempotencyKey } from '../schemas';
 import { deploymentJson } from '../serializers';
 import { decodeCursor, pageQuery, toPage } from '../pagination';
 import type { ApiDeps, AppState } from '../types';
+
+/** The request's `Idempotency-Key` header, validated, or null when it sends none. */
+function idempotencyKeyOf(ctx: Ctx): string | null {
+  const header = ctx.get('idempotency-key');
+  return header === '' ? null : parseWith(idempotencyKey, header, 'header.Idempotency-Key');
+}
 
 /** Deployments: trigger and history per environment, then each deployment's own routes. */
 export function registerDeploymentRoutes(router: Router<AppState>, deps: ApiDeps): void {
@@ -36,8 +42,7 @@ export function registerDeploymentRoutes(router: Router<AppState>, deps: ApiDeps
       },
     },
     async (ctx, { params, body, caller }) => {
-      const header = ctx.get('idempotency-key');
-      const key = header === '' ? null : parseWith(idempotencyKey, header, 'header.Idempotency-Key');
+      const key = idempotencyKeyOf(ctx);
       const result = await triggerDeployment(
         deps,
         caller,
@@ -111,7 +116,8 @@ function registerDeploymentActionRoutes(
         targetType: 'deployment',
       },
       tag: 'deployments',
-      summary: 'Approve or reject a deployment waiting for approval',
+      summary:
+        'Approve or reject a deployment waiting for approval. An Idempotency-Key header makes a resent decision answer as the first (202).',
       params: z.strictObject({ id: idParam }),
       body: decisionCreate,
       responses: {
@@ -124,7 +130,7 @@ function registerDeploymentActionRoutes(
     },
     async (ctx, { params, body, caller }) => {
       ctx.status = 202;
-      ctx.body = json(await decide(deps, caller, params.id, body));
+      ctx.body = json(await decide(deps, caller, params.id, body, idempotencyKeyOf(ctx)));
     },
   );
 
