@@ -124,12 +124,25 @@ async function round(
     expect((await rowUntil(id, (d) => END.includes(d.status))).status).toBe('succeeded');
   }
 
-  // The run closed without a failed workflow task.
-  const handle = stack.temporal.workflow.getHandle(trigger.body.job_id);
+  await expectClosedCleanly(trigger.body.job_id);
+  return answers.map((a) => a.status);
+}
+
+/** Waits for the run to close, and checks it closed without a failed workflow task. */
+async function expectClosedCleanly(jobId: string): Promise<void> {
+  const handle = stack.temporal.workflow.getHandle(jobId);
   await handle.result().catch(() => undefined);
   const history = await handle.fetchHistory();
   expect(history.events?.filter((e) => e.workflowTaskFailedEventAttributes) ?? []).toEqual([]);
-  return answers.map((a) => a.status);
+}
+
+/** Sets how many approvals a prod deployment needs from now on. */
+async function requireApprovals(required: number): Promise<void> {
+  const put = await stack.http
+    .put('/api/policies/prod_approvals')
+    .set(auth(admin))
+    .send({ kind: 'prod_approvals', enabled: true, config: { tier: 'prod', required, timeout: '1h' } });
+  expect(put.status).toBe(200);
 }
 
 const SCENARIOS: { name: string; sent: Sent[] }[] = [
@@ -182,13 +195,7 @@ async function servicePastStaging(): Promise<{ serviceId: number; prodIds: numbe
 }
 
 describe.each([1, 2])('parallel decisions with prod_approvals.required = %i', (required) => {
-  beforeAll(async () => {
-    const put = await stack.http
-      .put('/api/policies/prod_approvals')
-      .set(auth(admin))
-      .send({ kind: 'prod_approvals', enabled: true, config: { tier: 'prod', required, timeout: '1h' } });
-    expect(put.status).toBe(200);
-  });
+  beforeAll(() => requireApprovals(required));
 
   it(`records or refuses every decision, ${ROUNDS} rounds of each pairing`, async () => {
     const { serviceId, prodIds } = await servicePastStaging();
@@ -231,13 +238,7 @@ describe.each([1, 2])('parallel decisions with prod_approvals.required = %i', (r
 });
 
 describe('a decision racing a cancellation', () => {
-  beforeAll(async () => {
-    const put = await stack.http
-      .put('/api/policies/prod_approvals')
-      .set(auth(admin))
-      .send({ kind: 'prod_approvals', enabled: true, config: { tier: 'prod', required: 1, timeout: '1h' } });
-    expect(put.status).toBe(200);
-  });
+  beforeAll(() => requireApprovals(1));
 
   it(`is recorded and 202, or refused and 409 in our words, never both (${Math.ceil(ROUNDS / 5)} rounds)`, async () => {
     const { serviceId, prodIds } = await servicePastStaging();
@@ -274,10 +275,7 @@ describe('a decision racing a cancellation', () => {
         expect(approve.body.detail).not.toMatch(/Failure|Activity|Error/);
       }
       expect(['cancelled', 'succeeded']).toContain(settled.status);
-      const handle = stack.temporal.workflow.getHandle(trigger.body.job_id);
-      await handle.result().catch(() => undefined);
-      const history = await handle.fetchHistory();
-      expect(history.events?.filter((e) => e.workflowTaskFailedEventAttributes) ?? []).toEqual([]);
+      await expectClosedCleanly(trigger.body.job_id);
     }
   }, 600_000);
 });
