@@ -1,4 +1,5 @@
 /** Environments of a service: provisioned by a run each, read and listed. */
+import { rowsAfter } from '../db/keyset';
 import { nextId } from '../db/next-id';
 import { Environment, type Service } from '../domain/entities';
 import { ConflictError, NotFoundError } from '../domain/errors';
@@ -134,11 +135,7 @@ export async function listEnvironments(
 ): Promise<Environment[]> {
   const em = deps.orm.em.fork();
   await loadService(em, serviceId);
-  return em.find(
-    Environment,
-    { serviceId, ...(page.after ? { id: { $gt: page.after } } : {}) },
-    { orderBy: { id: 'asc' }, limit: page.limit + 1 },
-  );
+  return rowsAfter(em, Environment, 'id', page, { serviceId });
 }
 
 /** One environment of a service, or 404. */

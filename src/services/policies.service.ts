@@ -1,4 +1,5 @@
 /** Policies: the guardrails' rows, their changes and the dry run. */
+import { rowsAfter } from '../db/keyset';
 import { Environment, PlatformPolicy, Service } from '../domain/entities';
 import { InputError, NotFoundError, type Violation } from '../domain/errors';
 import { loadPolicies } from '../domain/deployment-rules';
@@ -13,10 +14,7 @@ export function listPolicies(
   deps: ServiceDeps,
   page: { limit: number; after?: string },
 ): Promise<PlatformPolicy[]> {
-  return deps.orm.em.fork().find(PlatformPolicy, page.after ? { name: { $gt: page.after } } : {}, {
-    orderBy: { name: 'asc' },
-    limit: page.limit + 1,
-  });
+  return rowsAfter(deps.orm.em.fork(), PlatformPolicy, 'name', page);
 }
 
 /** Creates or replaces a policy (its config already validated for its kind); a policy never changes kind. */

@@ -1,4 +1,5 @@
 /** Teams: the ownership units services belong to. */
+import { rowsAfter } from '../db/keyset';
 import { Team } from '../domain/entities';
 import { ConflictError, NotFoundError } from '../domain/errors';
 import { canManageTeams } from '../domain/rbac';
@@ -48,10 +49,7 @@ export async function getTeam(deps: ServiceDeps, id: number): Promise<Team> {
 
 /** A page of teams (`limit + 1` rows after `after`). */
 export function listTeams(deps: ServiceDeps, page: { limit: number; after?: number }): Promise<Team[]> {
-  return deps.orm.em.fork().find(Team, page.after ? { id: { $gt: page.after } } : {}, {
-    orderBy: { id: 'asc' },
-    limit: page.limit + 1,
-  });
+  return rowsAfter(deps.orm.em.fork(), Team, 'id', page);
 }
 
 /** Changes a team's display name. */
