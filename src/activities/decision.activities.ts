@@ -4,7 +4,7 @@ import { decisionEntry } from '../domain/lifecycle';
 import { approvalWait } from '../metrics';
 import { FAILURE_TYPES, type DecisionInput, type DeploymentState } from '../workflows/contract';
 import { approversOf, lockDeployment, move, stateOf } from './deployment.activities';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './activity-deps';
 import { record, runInfo } from './run-context';
 
 const refusal = (message: string): ApplicationFailure =>

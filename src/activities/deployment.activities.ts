@@ -7,7 +7,7 @@ import { isTerminal, moveDeployment, type DeploymentStatus, type MoveFacts } fro
 import { approvalWait, deploymentsFinished } from '../metrics';
 import { FAILURE_TYPES, type DeploymentState } from '../workflows/contract';
 import { DriverError } from './drivers/driver';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './activity-deps';
 import { SYSTEM_ACTOR, activityLogger, moveFacts, record } from './run-context';
 
 /** Result of `beginDeployment`. */

@@ -4,7 +4,7 @@ import { Environment, Service, Team } from '../domain/entities';
 import { moveEnvironment } from '../domain/lifecycle';
 import { FAILURE_TYPES, type ProvisionInput } from '../workflows/contract';
 import { DriverError } from './drivers/driver';
-import type { ActivityDeps } from './index';
+import type { ActivityDeps } from './activity-deps';
 import { SYSTEM_ACTOR, activityLogger, moveFacts, record } from './run-context';
 
 /** The activities of an environment's provisioning. */

@@ -1,18 +1,10 @@
-import type { MikroORM } from '@mikro-orm/postgresql';
-import type { Logger } from 'pino';
+import type { ActivityDeps } from './activity-deps';
 import { decisionActivities } from './decision.activities';
 import { deploymentActivities } from './deployment.activities';
-import type { Driver } from './drivers/driver';
 import { environmentActivities } from './environment.activities';
 
+export type { ActivityDeps } from './activity-deps';
 export type { BeginResult } from './deployment.activities';
-
-/** What activities need from the process that runs them. */
-export interface ActivityDeps {
-  orm: MikroORM;
-  logger: Logger;
-  driver: Driver;
-}
 
 /**
  * Creates the activities over the ORM, logger and driver. Each activity forks its own
