@@ -82,16 +82,12 @@ function verificationFailure(err: unknown, algorithms: string[]): string {
 }
 
 /**
- * The key for a token's header: the HS256 secret, or the JWKS key named by `kid`. A JWKS that
- * cannot be fetched is an outage (503), not the caller's fault; an unknown `kid` is the caller's.
+ * The JWKS key named by a token header's `kid`. A key set that cannot be fetched is an outage
+ * (503), not the caller's fault; an unknown `kid` is the caller's.
  */
-function keyResolver(config: Config): (header: Record<string, unknown>) => Promise<KeyObject | Refusal> {
-  if (!config.JWT_JWKS_URI) {
-    const secret = createSecretKey(Buffer.from(config.JWT_SECRET!));
-    return () => Promise.resolve(secret);
-  }
+function jwksKeyResolver(jwksUri: string): (header: Record<string, unknown>) => Promise<KeyObject | Refusal> {
   const client = new JwksClient({
-    jwksUri: config.JWT_JWKS_URI,
+    jwksUri,
     cache: true,
     rateLimit: true,
     jwksRequestsPerMinute: 10,
@@ -130,7 +126,6 @@ function keyResolver(config: Config): (header: Record<string, unknown>) => Promi
  */
 function tokenVerifier(config: Config): (ctx: Context, token: string) => Promise<Verdict> {
   const algorithms = config.JWT_JWKS_URI ? ['RS256', 'ES256'] : ['HS256'];
-  const resolveKey = keyResolver(config);
   const verifyOptions: jwt.VerifyOptions = {
     algorithms: algorithms as jwt.Algorithm[],
     ...(config.JWT_ISSUER ? { issuer: config.JWT_ISSUER } : {}),
@@ -138,25 +133,24 @@ function tokenVerifier(config: Config): (ctx: Context, token: string) => Promise
   };
 
   const invalid = (detail: string): Verdict => ({ refusal: { reason: 'token', detail } });
-  // koa-jwt verifies the signature and the registered claims (through jsonwebtoken) with the key
-  // our resolver picks for the header; it reads the token this middleware already took apart.
-  // A KeyObject, not the string: given a string, jsonwebtoken first tries to parse it as a PEM
-  // public key on every verification and builds the secret key from the thrown error's catch — a
-  // sixth of the API's CPU on a cheap read (see BENCHMARKS.md). With one HS256 secret the key is
-  // given as it is: koa-jwt calls a key function only after
-  // decoding the token once more, which a secret that never varies does not need.
-  const fixedKey = config.JWT_JWKS_URI ? null : createSecretKey(Buffer.from(config.JWT_SECRET!));
+  // koa-jwt verifies the signature and the registered claims (through jsonwebtoken); it reads the
+  // token this middleware already took apart. With JWKS the key is looked up by the header's kid.
+  // With one HS256 secret it is given as it is, a KeyObject: given a string, jsonwebtoken first
+  // tries to parse it as a PEM public key on every verification and builds the secret key from the
+  // thrown error's catch — a sixth of the API's CPU on a cheap read (see BENCHMARKS.md); and given a
+  // function, koa-jwt decodes every token once more to call it.
+  const resolveKey = config.JWT_JWKS_URI ? jwksKeyResolver(config.JWT_JWKS_URI) : null;
   const verifier = koaJwt({
     ...verifyOptions,
     key: 'jwt',
     getToken: (ctx: Context) => (ctx.state as { bearer?: string }).bearer ?? null,
-    secret:
-      fixedKey ??
-      (async (header: jwt.JwtHeader) => {
-        const key = await resolveKey(header as unknown as Record<string, unknown>);
-        if (!(key instanceof KeyObject)) throw new KeyRefusal(key);
-        return key;
-      }),
+    secret: resolveKey
+      ? async (header: jwt.JwtHeader) => {
+          const key = await resolveKey(header as unknown as Record<string, unknown>);
+          if (!(key instanceof KeyObject)) throw new KeyRefusal(key);
+          return key;
+        }
+      : createSecretKey(Buffer.from(config.JWT_SECRET!)),
   } as unknown as koaJwt.Options);
   const verify = async (ctx: Context, token: string): Promise<Verdict> => {
     const malformed = invalid('the token is malformed (expected a signed JWT: header.payload.signature)');
