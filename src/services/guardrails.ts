@@ -24,9 +24,6 @@ export type GuardedChange =
       target?: { serviceId: number; tier: string };
     };
 
-/** The actions the guardrails judge. */
-export type GuardedAction = GuardedChange['action'];
-
 /** Every guardrail violation of `change` under `policies` (empty when it may go ahead). */
 export async function evaluate(
   em: EntityManager,

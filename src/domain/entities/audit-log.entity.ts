@@ -1,4 +1,5 @@
 import { EntitySchema, OptionalProps } from '@mikro-orm/core';
+import type { AuditOutcome } from '../lifecycle';
 
 /** One recorded event: who did what to which target, and how it ended. */
 export class AuditLog {
@@ -8,7 +9,7 @@ export class AuditLog {
   actor!: string;
   actorRoles: string[] = [];
   action!: string;
-  outcome!: 'success' | 'denied' | 'violation' | 'failure';
+  outcome!: AuditOutcome;
   targetType!: string;
   targetId: string | null = null;
   team: string | null = null;
