@@ -5,6 +5,11 @@ const optionalString = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
 
+/** True for 32 bytes spelled in base64 (standard or URL-safe alphabet). */
+export function isEncryptionKey(value: string): boolean {
+  return /^[A-Za-z0-9+/_-]{43}=?$/.test(value) && Buffer.from(value, 'base64').length === 32;
+}
+
 const envSchema = z
   .object({
     PORT: z.coerce.number().int().min(0).max(65535).default(8000),
@@ -30,10 +35,26 @@ const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     DRIVER: z.enum(['simulated']).default('simulated'),
     SIMULATED_DELAY_MS: z.coerce.number().int().min(0).max(3_600_000).default(2000),
+    /** The API's base as targets reach it (`callback_url`); default `http://127.0.0.1:$PORT`. */
+    PUBLIC_URL: optionalString,
+    /** 32 bytes, base64: encrypts targets' and subscriptions' signing secrets at rest. */
+    IDP_ENCRYPTION_KEY: optionalString,
+    /** The folder of the executables command targets may run (worker). */
+    DRIVER_COMMANDS_DIR: optionalString,
   })
   .superRefine((env, ctx) => {
     if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32) {
       ctx.addIssue({ code: 'custom', path: ['JWT_SECRET'], message: 'must be at least 32 characters' });
+    }
+    if (env.IDP_ENCRYPTION_KEY !== undefined && !isEncryptionKey(env.IDP_ENCRYPTION_KEY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['IDP_ENCRYPTION_KEY'],
+        message: 'must be 32 bytes in base64 (e.g. `openssl rand -base64 32`)',
+      });
+    }
+    if (env.PUBLIC_URL !== undefined && !/^https?:\/\/[^\s/]+(\/[^\s]*)?$/.test(env.PUBLIC_URL)) {
+      ctx.addIssue({ code: 'custom', path: ['PUBLIC_URL'], message: 'must be an http(s) URL' });
     }
     if ((env.TEMPORAL_TLS_CERT_PATH === undefined) !== (env.TEMPORAL_TLS_KEY_PATH === undefined)) {
       ctx.addIssue({
@@ -78,4 +99,18 @@ export function requireExternalServices(config: Config): void {
   if (missing.length > 0) {
     throw new ConfigError(`invalid configuration:\n${missing.map((k) => `  ${k}: required`).join('\n')}`);
   }
+}
+
+/** Fails unless the config holds the key that encrypts signing secrets (production entry points). */
+export function requireEncryptionKey(config: Config): void {
+  if (config.IDP_ENCRYPTION_KEY === undefined) {
+    throw new ConfigError(
+      'invalid configuration:\n  IDP_ENCRYPTION_KEY: required (32 bytes in base64, e.g. `openssl rand -base64 32`)',
+    );
+  }
+}
+
+/** The API's base URL as targets call it back: `PUBLIC_URL`, else `http://127.0.0.1:$PORT`. */
+export function publicUrl(config: Config): string {
+  return (config.PUBLIC_URL ?? `http://127.0.0.1:${config.PORT}`).replace(/\/+$/, '');
 }

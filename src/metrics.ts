@@ -57,3 +57,32 @@ export const workflowStartFailures = new Counter({
   labelNames: ['kind'] as const,
   registers: [registry],
 });
+
+export const targetDispatches = new Counter({
+  name: 'idp_target_dispatches_total',
+  help: 'Jobs handed to their target, by target kind and outcome (accepted, succeeded, failed, retried, cancelled)',
+  labelNames: ['kind', 'outcome'] as const,
+  registers: [registry],
+});
+
+export const callbackLatency = new Histogram({
+  name: 'idp_target_callback_latency_seconds',
+  help: "Time from a target's acceptance of a job to its completing callback, by target kind",
+  labelNames: ['kind'] as const,
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600],
+  registers: [registry],
+});
+
+export const verifications = new Counter({
+  name: 'idp_verifications_total',
+  help: 'Verifications after a rollout, by outcome (passed, failed)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const callbacksReceived = new Counter({
+  name: 'idp_target_callbacks_total',
+  help: "Targets' callbacks, by answer (accepted, duplicate, unauthorized, not_found, conflict)",
+  labelNames: ['answer'] as const,
+  registers: [registry],
+});

@@ -11,7 +11,7 @@ set -euo pipefail
 ADDRESS="${TEMPORAL_ADDRESS:-temporal:7233}"
 NAMESPACE="${TEMPORAL_NAMESPACE:-default}"
 RETENTION="${NAMESPACE_RETENTION:-72h}"
-SEARCH_ATTRIBUTES=(IdpKind IdpService IdpEnvironment IdpTier IdpVersion IdpTeam IdpStatus)
+SEARCH_ATTRIBUTES=(IdpKind IdpService IdpEnvironment IdpTier IdpVersion IdpTeam IdpStatus IdpTarget)
 
 # retry <attempts> <command...>: the server, and a namespace just created, take a moment to be usable.
 retry() {

@@ -219,6 +219,7 @@ describe('docker-compose.yml', () => {
       .map((m) => (typeof m === 'string' ? m.split(':')[0]! : (m.source ?? '')))
       .filter((src) => src.startsWith('./'));
     expect([...binds].sort()).toEqual([
+      './examples/commands',
       './temporal-config/dynamicconfig',
       './temporal-config/grafana/dashboards',
       './temporal-config/grafana/provisioning',

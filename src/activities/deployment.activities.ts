@@ -105,23 +105,28 @@ export function deploymentActivities({ orm, logger, driver }: ActivityDeps) {
     beginDeployment: (deploymentId: number): Promise<BeginResult> =>
       orm.em.fork().transactional((em) => begin(em, logger, deploymentId)),
 
-    /** Moves a deployment to `to` if it is in one of `from`; returns the status it has afterwards. */
+    /**
+     * Moves a deployment to `to` if it is in one of `from`; returns the status it has afterwards.
+     * `extra` names who reported it (a target, `target:<name>`) and the `external_url` it gave.
+     */
     async transitionDeployment(
       deploymentId: number,
       from: DeploymentStatus[],
       to: DeploymentStatus,
       detail: string | null,
+      extra: { actor?: string; externalUrl?: string | null } = {},
     ): Promise<DeploymentStatus> {
       return orm.em.fork().transactional(async (em) => {
         const d = await lockDeployment(em, deploymentId);
         const error = to === 'failed' || to === 'expired' ? (detail ?? undefined) : undefined;
+        if (extra.externalUrl && from.includes(d.status)) d.externalUrl = extra.externalUrl;
         const moved = move(
           em,
           logger,
           d,
           from,
           to,
-          moveFacts(SYSTEM_ACTOR, d.correlationId, { detail: detail ?? undefined, error }),
+          moveFacts(extra.actor ?? SYSTEM_ACTOR, d.correlationId, { detail: detail ?? undefined, error }),
         );
         if (moved && to === 'expired') approvalWait.observe({ outcome: 'expired' }, d.approvalTimeoutSeconds);
         return d.status;

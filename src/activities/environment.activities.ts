@@ -39,12 +39,14 @@ export function environmentActivities({ orm, logger, driver }: ActivityDeps) {
       environmentId: number,
       status: 'ready' | 'failed',
       error: string | null,
+      extra: { externalUrl?: string | null } = {},
     ): Promise<string> {
       return orm.em.fork().transactional(async (em) => {
         const env = await em.findOneOrFail(Environment, environmentId, {
           lockMode: LockMode.PESSIMISTIC_WRITE,
         });
         if (env.status !== 'provisioning') return env.status;
+        if (extra.externalUrl) env.externalUrl = extra.externalUrl;
         const service = await em.findOneOrFail(Service, env.serviceId);
         const team =
           service.teamId === null ? null : ((await em.findOne(Team, service.teamId))?.name ?? null);

@@ -2,8 +2,9 @@ import type { ActivityDeps } from './activity-deps';
 import { decisionActivities } from './decision.activities';
 import { deploymentActivities } from './deployment.activities';
 import { environmentActivities } from './environment.activities';
+import { deliveryActivities } from './delivery/delivery.activities';
 
-export type { ActivityDeps } from './activity-deps';
+export type { ActivityDeps, DeliverySettings } from './activity-deps';
 export type { BeginResult } from './deployment.activities';
 
 /**
@@ -12,7 +13,12 @@ export type { BeginResult } from './deployment.activities';
  * by the status they leave, and their audit entries carry a key derived from the job id.
  */
 export function createActivities(deps: ActivityDeps) {
-  return { ...environmentActivities(deps), ...deploymentActivities(deps), ...decisionActivities(deps) };
+  return {
+    ...environmentActivities(deps),
+    ...deploymentActivities(deps),
+    ...decisionActivities(deps),
+    ...deliveryActivities(deps),
+  };
 }
 
 /** The activities a worker registers; workflows import this type only. */

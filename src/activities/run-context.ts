@@ -41,3 +41,16 @@ export function record(em: EntityManager, entry: AuditEntry): void {
 export function activityLogger(logger: Logger): Logger {
   return logger.child({ ...runInfo(), correlation_id: activityCorrelation.getStore() });
 }
+
+/**
+ * Heartbeats the running activity every second (with `details()`, when given) until the returned
+ * function is called: for steps that wait on something else (a request, a process, a probe's
+ * interval) longer than the heartbeat timeout.
+ */
+export function keepBeating(details?: () => unknown): () => void {
+  const ctx = Context.current();
+  const beat = (): void => ctx.heartbeat(details?.());
+  beat();
+  const timer = setInterval(beat, 1000);
+  return () => clearInterval(timer);
+}

@@ -11,6 +11,7 @@ import { registerJobRoutes } from './routes/jobs.routes';
 import { registerPolicyRoutes } from './routes/policies.routes';
 import { registerServiceRoutes } from './routes/services.routes';
 import { registerTeamRoutes } from './routes/teams.routes';
+import { registerTargetRoutes } from './routes/targets.routes';
 import { temporalJobs } from '../temporal/jobs';
 import type { ApiDeps, AppDeps, AppState } from './types';
 
@@ -26,6 +27,7 @@ export function createApp(appDeps: AppDeps): Koa<AppState> {
   registerHealthRoutes(router, deps);
   registerTeamRoutes(router, deps);
   registerServiceRoutes(router, deps);
+  registerTargetRoutes(router, deps);
   registerEnvironmentRoutes(router, deps);
   registerDeploymentRoutes(router, deps);
   registerJobRoutes(router, deps);

@@ -15,6 +15,8 @@ export const PUBLIC_PATHS = [
   /^\/api\/metrics$/,
   /^\/api\/openapi\.json$/,
   /^\/api\/docs$/,
+  // Targets' callbacks carry a Standard Webhooks signature instead of a token.
+  /^\/api\/jobs\/[^/]+\/callback$/,
 ];
 
 /** The protection space named in every `WWW-Authenticate` challenge (RFC 6750 §3). */

@@ -1,5 +1,5 @@
 /** Production entry point of the API: `npm run start:api`. */
-import { loadConfig, requireAuthConfig, requireExternalServices } from '../config';
+import { loadConfig, requireAuthConfig, requireEncryptionKey, requireExternalServices } from '../config';
 import { initORM } from '../db/orm';
 import { createLogger } from '../logger';
 import { startApi } from './server';
@@ -9,6 +9,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   requireAuthConfig(config);
   requireExternalServices(config);
+  requireEncryptionKey(config);
   const logger = createLogger(config.LOG_LEVEL, { component: 'api' });
   const orm = await initORM(config.DATABASE_URL!);
   const api = await startApi(config, orm, logger);

@@ -179,6 +179,14 @@ async function readBody(req: AsyncIterable<Buffer>): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Reads the request's body as bytes (at most {@link MAX_BODY_BYTES}): for routes that verify a signature over it. */
+export async function readRawBody(ctx: ParameterizedContext<AppState>): Promise<Buffer> {
+  const declared = Number(ctx.get('content-length') || '0');
+  if (declared > MAX_BODY_BYTES)
+    throw new PayloadTooLargeError(`the body is larger than ${MAX_BODY_BYTES} bytes`);
+  return readBody(ctx.req as AsyncIterable<Buffer>);
+}
+
 /**
  * Reads the request's body and parses it as JSON whatever the Content-Type says (the seed's curl
  * examples send none): strict UTF-8, at most {@link MAX_BODY_BYTES}, and nothing the platform

@@ -4,9 +4,10 @@ import type { ParameterizedContext } from 'koa';
 import { z } from 'zod';
 import { InputError, type Violation } from '../domain/errors';
 import type { Actor, Role } from '../domain/types';
+import { parseOrRefuse } from '../domain/violations';
 import { deny, teamOfTarget } from '../services/audit-trail';
 import type { Caller } from '../services/caller';
-import { FORBIDDEN_KEYS, UNSTORABLE, readJsonBody } from './middleware';
+import { FORBIDDEN_KEYS, UNSTORABLE, readJsonBody, readRawBody } from './middleware';
 import type { AppState } from './types';
 
 /**
@@ -36,6 +37,11 @@ export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z
   auth?: boolean;
   /** The roles the route admits; omitted: every authenticated caller. */
   access?: RouteAccess;
+  /**
+   * The handler reads the body itself, as bytes (`readRaw`), after checking a signature over them;
+   * `body` then only documents it.
+   */
+  rawBody?: true;
 }
 
 /** The typed, validated inputs a handler receives. */
@@ -46,6 +52,8 @@ export interface RouteInput<P extends z.ZodType, Q extends z.ZodType, B extends 
   actor: Actor;
   /** The actor with the request's correlation id and logger, for the use cases. */
   caller: Caller;
+  /** The body as bytes, for a {@link RouteSpec.rawBody} route. */
+  readRaw: () => Promise<Buffer>;
 }
 
 export type Ctx = ParameterizedContext<AppState>;
@@ -56,36 +64,8 @@ const specs: RouteSpec<z.ZodType, z.ZodType, z.ZodType>[] = [];
 /** Routes registered so far (for the OpenAPI document). */
 export const registeredRoutes = (): readonly RouteSpec<z.ZodType, z.ZodType, z.ZodType>[] => specs;
 
-/**
- * Turns zod issues into violations naming each field. A refinement may say what to do instead in
- * `params.hint`; otherwise the hint points at the OpenAPI document.
- */
-export function violationsOf(error: z.ZodError, prefix: string): Violation[] {
-  return error.issues.map((issue) => {
-    const field = [prefix, ...issue.path.map(String)].filter(Boolean).join('.');
-    const given =
-      issue.code === 'custom' && typeof issue.params?.['hint'] === 'string'
-        ? (issue.params['hint'] as string)
-        : undefined;
-    const hint =
-      issue.code === 'unrecognized_keys'
-        ? `remove ${issue.keys.map((k) => `'${k}'`).join(', ')}; see /api/openapi.json for the fields this route takes`
-        : (given ?? 'see /api/openapi.json for the expected shape');
-    return {
-      rule: 'schema',
-      field: issue.code === 'unrecognized_keys' ? field || prefix : field,
-      message: issue.message,
-      hint,
-    };
-  });
-}
-
 /** Parses `value` with `schema` or throws an InputError naming every bad field under `prefix`. */
-export function parseWith<T extends z.ZodType>(schema: T, value: unknown, prefix: string): z.infer<T> {
-  const parsed = schema.safeParse(value);
-  if (!parsed.success) throw new InputError(`invalid ${prefix}`, violationsOf(parsed.error, prefix));
-  return parsed.data;
-}
+export const parseWith = parseOrRefuse;
 
 const EMPTY = z.strictObject({});
 
@@ -166,16 +146,20 @@ export function route<
       );
     }
     const query = parseWith(spec.query ?? EMPTY, strictQuery(ctx.query), 'query');
-    const raw = await readJsonBody(ctx);
-    const body = spec.body
-      ? parseWith(spec.body, raw, 'body')
-      : parseWith(z.undefined({ error: 'this route takes no body' }), raw, 'body');
+    const body = spec.rawBody ? undefined : parseBody(spec.body, await readJsonBody(ctx));
     await handler(ctx as Ctx, {
       params: params as z.infer<P>,
       query: query as z.infer<Q>,
       body: body as z.infer<B>,
       actor: caller.actor,
       caller,
+      readRaw: () => readRawBody(ctx),
     });
   });
+}
+
+function parseBody(schema: z.ZodType | undefined, raw: unknown): unknown {
+  return schema
+    ? parseWith(schema, raw, 'body')
+    : parseWith(z.undefined({ error: 'this route takes no body' }), raw, 'body');
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { POLICY_KINDS } from '../domain/policies';
+import { TARGET_KINDS, targetName, verificationSchema } from '../domain/targets';
 
 /** Lower-case names usable in URLs and workflow IDs. */
 export const slug = z
@@ -52,7 +53,30 @@ export const environmentCreate = z.strictObject({
   name: slug,
   tier: slug,
   config: configObject.optional(),
+  target: targetName.optional(),
 });
+
+export const environmentPatch = z
+  .strictObject({
+    target: targetName.optional(),
+    config: configObject.optional(),
+    verification: verificationSchema.nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of target, config, verification');
+
+export const targetCreate = z.strictObject({
+  name: targetName,
+  kind: z.enum(TARGET_KINDS),
+  config: configObject.default({}),
+  description: z.string().max(2000).nullable().optional(),
+});
+
+export const targetPatch = z
+  .strictObject({
+    config: configObject.optional(),
+    description: z.string().max(2000).nullable().optional(),
+  })
+  .refine((b) => Object.keys(b).length > 0, 'give at least one of config, description');
 
 export const deploymentCreate = z.strictObject({
   version: z

@@ -5,6 +5,7 @@ import type {
   Environment,
   PlatformPolicy,
   Service,
+  Target,
   Team,
 } from '../domain/entities';
 import type { Config } from '../config';
@@ -42,6 +43,9 @@ export const environmentJson = (e: Environment, config: Config) => ({
   status: e.status,
   config: e.config,
   job_id: e.jobId,
+  target: e.target,
+  verification: e.verification,
+  external_url: e.externalUrl,
   error: e.error,
   created_at: iso(e.createdAt),
   updated_at: iso(e.updatedAt),
@@ -67,6 +71,8 @@ export const deploymentJson = (d: Deployment, approvals: Approval[], config: Con
   requested_by: d.requestedBy,
   team: d.team,
   config: d.config,
+  target: d.target,
+  external_url: d.externalUrl,
   approvals_required: d.approvalsRequired,
   approvals: approvals.map(approvalJson),
   timeline: d.timeline,
@@ -98,4 +104,14 @@ export const auditJson = (a: AuditLog) => ({
   team: a.team,
   correlation_id: a.correlationId,
   details: a.details,
+});
+
+/** A target as anyone may read it: never its secret. */
+export const targetJson = (t: Target) => ({
+  name: t.name,
+  kind: t.kind,
+  config: t.config,
+  description: t.description,
+  created_at: iso(t.createdAt),
+  updated_at: iso(t.updatedAt),
 });

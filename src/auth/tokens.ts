@@ -33,12 +33,24 @@ export function readDevSecret(dataDir: string): string | undefined {
   return existsSync(file) ? readFileSync(file, 'utf8').trim() : undefined;
 }
 
+/** A value generated once and kept (mode 600) in `file` under `dataDir`. */
+function keptUnder(dataDir: string, file: string, make: () => string): string {
+  const where = path.resolve(dataDir, file);
+  if (existsSync(where)) return readFileSync(where, 'utf8').trim();
+  mkdirSync(path.resolve(dataDir), { recursive: true });
+  const value = make();
+  writeFileSync(where, value + '\n', { mode: 0o600 });
+  return value;
+}
+
 /** The dev runner's secret: generated once, kept (mode 600) under `dataDir`. Only the dev runner calls this. */
 export function devSecret(dataDir: string): string {
-  const existing = readDevSecret(dataDir);
-  if (existing) return existing;
-  mkdirSync(path.resolve(dataDir), { recursive: true });
-  const secret = randomBytes(48).toString('base64url');
-  writeFileSync(secretFile(dataDir), secret + '\n', { mode: 0o600 });
-  return secret;
+  return (
+    readDevSecret(dataDir) ?? keptUnder(dataDir, 'jwt-secret', () => randomBytes(48).toString('base64url'))
+  );
+}
+
+/** The dev runner's encryption key (32 bytes, base64), kept like its JWT secret. Only the dev runner calls this. */
+export function devEncryptionKey(dataDir: string): string {
+  return keptUnder(dataDir, 'encryption-key', () => randomBytes(32).toString('base64'));
 }

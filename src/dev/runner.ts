@@ -10,7 +10,7 @@ import { loadConfig } from '../config';
 import { initORM, migrateUp } from '../db/orm';
 import { createLogger, type DestinationStream, type Logger } from '../logger';
 import { startApi } from '../api/server';
-import { devSecret, signToken } from '../auth/tokens';
+import { devEncryptionKey, devSecret, signToken } from '../auth/tokens';
 import { installRuntime } from '../worker/runtime';
 import { createWorker } from '../worker/worker';
 import { ensureDatabase, startEmbeddedPostgres } from './postgres';
@@ -150,6 +150,8 @@ async function main(): Promise<void> {
     TEMPORAL_ADDRESS: temporal.address,
     TEMPORAL_UI_URL: temporal.ui,
     JWT_SECRET: secret,
+    // Like the JWT secret: generated once under DATA_DIR unless given.
+    IDP_ENCRYPTION_KEY: base.IDP_ENCRYPTION_KEY ?? devEncryptionKey(dataDir),
   };
   installRuntime(config, loggers.dev, { handleSignals: false });
   const orm = await initORM(databaseUrl);

@@ -14,6 +14,7 @@ export const DEPLOYMENT_STATUSES = [
   'pending',
   'awaiting_approval',
   'in_progress',
+  'verifying',
   'succeeded',
   'failed',
   'rejected',
@@ -33,7 +34,8 @@ export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number];
 export const DEPLOYMENT_MOVES: { readonly [S in DeploymentStatus]: readonly DeploymentStatus[] } = {
   pending: ['awaiting_approval', 'in_progress', 'failed', 'cancelled'],
   awaiting_approval: ['in_progress', 'rejected', 'expired', 'cancelled'],
-  in_progress: ['succeeded', 'failed', 'cancelled'],
+  in_progress: ['verifying', 'succeeded', 'failed', 'cancelled'],
+  verifying: ['succeeded', 'failed', 'cancelled'],
   succeeded: [],
   failed: [],
   rejected: [],
@@ -107,6 +109,7 @@ const DEPLOYMENT_OUTCOME: { readonly [S in DeploymentStatus]: AuditOutcome } = {
   pending: 'success',
   awaiting_approval: 'success',
   in_progress: 'success',
+  verifying: 'success',
   succeeded: 'success',
   failed: 'failure',
   rejected: 'success',
@@ -203,6 +206,34 @@ export function moveDeployment(d: DeploymentRecord, to: DeploymentStatus, facts:
   if (facts.error !== undefined) d.error = facts.error;
   if (isTerminal(to)) d.finishedAt = at;
   return moveEntry('deployment', d.id, d.team, d.jobId, from, to, DEPLOYMENT_OUTCOME[to], facts, at);
+}
+
+/**
+ * Notes something about a deployment without moving it (a target's progress report, a wait for a
+ * deploy freeze): a timeline entry under its current status, and the audit entry of the note, keyed
+ * by `key` so that a repeated step notes it once. Throws {@link IllegalTransitionError} for a
+ * deployment that has ended: nothing is noted on an end state.
+ */
+export function noteDeployment(
+  d: DeploymentRecord,
+  key: string,
+  facts: MoveFacts & { detail: string },
+): AuditEntry {
+  if (isTerminal(d.status)) {
+    throw new IllegalTransitionError(`deployment ${d.id} has ended (${d.status}); nothing is noted on it`, {
+      status: d.status,
+    });
+  }
+  const at = facts.at ?? new Date();
+  d.timeline = [
+    ...d.timeline,
+    { status: d.status, at: at.toISOString(), actor: facts.actor, detail: facts.detail },
+  ];
+  return {
+    ...moveEntry('deployment', d.id, d.team, d.jobId, d.status, d.status, 'success', facts, at),
+    action: 'deployment.note',
+    dedupeKey: `${d.jobId}:note:${key}`,
+  };
 }
 
 /**

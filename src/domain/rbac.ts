@@ -19,6 +19,9 @@ export const canManageTeams = isAdmin;
 /** Create or update policies. */
 export const canManagePolicies = isAdmin;
 
+/** Create, change and rotate the secrets of delivery targets. */
+export const canManageTargets = isAdmin;
+
 /** Register or update a service owned by `team` (null: no team, admins only). */
 export const canManageService = (a: Actor, team: string | null): boolean =>
   isAdmin(a) || isTeamAdminOf(a, team);

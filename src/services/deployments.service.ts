@@ -133,6 +133,7 @@ function insertDeployment(
       requestedBy: caller.actor.sub,
       team: t.teamName,
       config: body.config ?? {},
+      target: t.env.target,
       approvalsRequired: o.required,
       approvalTimeoutSeconds: o.timeoutSeconds,
       idempotencyKey: o.key,
@@ -180,8 +181,9 @@ async function startRun(
           version: d.version,
           team: t.teamName,
           requestedBy: caller.actor.sub,
+          target: d.target,
         },
-        summary: `Deploy ${service.name} ${d.version} to ${env.name} (${env.tier})${approvals}`,
+        summary: `Deploy ${service.name} ${d.version} to ${env.name} (${env.tier}) through '${d.target}'${approvals}`,
       },
       caller.correlationId,
     );

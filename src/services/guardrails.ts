@@ -16,6 +16,7 @@ import {
 export type GuardedChange =
   | { action: 'service.create' | 'service.update'; tags: Record<string, unknown> }
   | { action: 'environment.create'; tier: string; config?: Record<string, unknown> }
+  | { action: 'target.create' | 'target.update'; config: Record<string, unknown> }
   | {
       action: 'deployment.create';
       version: string;
@@ -36,6 +37,10 @@ export async function evaluate(
       return evaluateServiceTags(change.tags, policies);
     case 'environment.create':
       return evaluateEnvironment(change, policies);
+    case 'target.create':
+    case 'target.update':
+      // A target's config is platform config too: no secrets in it.
+      return evaluateDeploymentConfig(change.config, policies);
     case 'deployment.create': {
       const violations = evaluateDeploymentConfig(change.config, policies);
       const order = change.target

@@ -1,5 +1,5 @@
 /** Jobs: the Temporal runs behind provisioning and deployments, joined with their rows. */
-import { Deployment, Environment } from '../domain/entities';
+import { Deployment, Environment, JobOutput } from '../domain/entities';
 import { NotFoundError } from '../domain/errors';
 import { ACTIVE_DEPLOYMENT_STATUSES } from '../domain/lifecycle';
 import type { ServiceDeps } from './service-deps';
@@ -63,4 +63,12 @@ export async function getJob(deps: ServiceDeps, jobId: string): Promise<JobView>
     error: row.error,
     source: description ? 'temporal' : 'database',
   };
+}
+
+/** The kept output of a job's command (empty when it has none); 404 for no such job. */
+export async function getJobOutput(deps: ServiceDeps, jobId: string): Promise<string> {
+  const em = deps.orm.em.fork();
+  const known = (await em.count(Deployment, { jobId })) + (await em.count(Environment, { jobId }));
+  if (known === 0) throw new NotFoundError(`job ${jobId} does not exist`);
+  return (await em.findOne(JobOutput, { jobId }))?.content ?? '';
 }

@@ -19,7 +19,9 @@ import {
   SEARCH_ATTRIBUTES,
   WORKFLOW_TYPES,
   decideUpdate,
+  targetReportSignal,
   type DecisionInput,
+  type TargetReport,
   type DeployInput,
   type ProvisionInput,
 } from '../workflows/contract';
@@ -38,6 +40,8 @@ export interface TemporalJobs {
   start(jobId: string, start: JobStart, correlationId: string): Promise<void>;
   /** Sends a decision to a deployment's run: 409 when the run refuses it, 503 when it cannot be delivered. */
   decide(jobId: string, updateId: string, decision: DecisionInput): Promise<void>;
+  /** Hands a target's report to a job's run; `'no-run'` when the run has ended or never existed. */
+  report(jobId: string, report: TargetReport): Promise<'delivered' | 'no-run'>;
   /** Asks a run to cancel; `'no-run'` when Temporal has no run of that id. */
   cancel(jobId: string): Promise<'requested' | 'no-run'>;
   /** The run's description, or null when Temporal has none (never started, or past retention). */
@@ -75,6 +79,7 @@ export function temporalJobs(temporal: Client, config: Config, logger: Logger): 
         { key: SEARCH_ATTRIBUTES.status, value: start.kind === 'deployment' ? 'pending' : 'provisioning' },
         ...(i.team ? [{ key: SEARCH_ATTRIBUTES.team, value: i.team }] : []),
         ...('version' in i ? [{ key: SEARCH_ATTRIBUTES.version, value: i.version }] : []),
+        ...(i.target ? [{ key: SEARCH_ATTRIBUTES.target, value: i.target }] : []),
       ];
       const common = {
         taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -117,6 +122,19 @@ export function temporalJobs(temporal: Client, config: Config, logger: Logger): 
           err,
           'the decision could not be delivered or recorded (Temporal, the worker or the database is unavailable); ' +
             'read the deployment to see whether it was recorded, or resend it with the same Idempotency-Key',
+        );
+      }
+    },
+
+    async report(jobId, report) {
+      try {
+        await temporal.workflow.getHandle(jobId).signal(targetReportSignal, report);
+        return 'delivered';
+      } catch (err) {
+        if (named(err, 'WorkflowNotFoundError')) return 'no-run';
+        translate(
+          err,
+          'Temporal is unavailable; send the callback again (the same webhook-id is applied once)',
         );
       }
     },

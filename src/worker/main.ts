@@ -1,6 +1,6 @@
 /** Production entry point of the worker: `npm run start:worker`. */
 import { createServer } from 'node:http';
-import { loadConfig, requireExternalServices } from '../config';
+import { loadConfig, requireEncryptionKey, requireExternalServices } from '../config';
 import { initORM } from '../db/orm';
 import { createLogger } from '../logger';
 import { registry } from '../metrics';
@@ -11,6 +11,7 @@ import { exitOnStartFailure } from '../fatal';
 async function main(): Promise<void> {
   const config = loadConfig();
   requireExternalServices(config);
+  requireEncryptionKey(config);
   const logger = createLogger(config.LOG_LEVEL, { component: 'worker' });
   installRuntime(config, logger);
   const orm = await initORM(config.DATABASE_URL!);

@@ -4,7 +4,8 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 import { NativeConnection, Worker, type ActivityInboundCallsInterceptor } from '@temporalio/worker';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { Logger } from 'pino';
-import type { Config } from '../config';
+import { publicUrl, type Config } from '../config';
+import { encryptionKey } from '../security/secret-box';
 import { createActivities } from '../activities';
 import { activityCorrelation } from '../activities/correlation';
 import { SimulatedDriver } from '../activities/drivers/simulated.driver';
@@ -56,7 +57,16 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: deps.taskQueue ?? config.TEMPORAL_TASK_QUEUE,
     ...workflowSource,
-    activities: createActivities({ orm, logger: logger.child({ component: 'activity' }), driver }),
+    activities: createActivities({
+      orm,
+      logger: logger.child({ component: 'activity' }),
+      driver,
+      delivery: {
+        publicUrl: publicUrl(config),
+        commandsDir: config.DRIVER_COMMANDS_DIR,
+        encryptionKey: config.IDP_ENCRYPTION_KEY ? encryptionKey(config.IDP_ENCRYPTION_KEY) : null,
+      },
+    }),
     interceptors: {
       workflowModules:
         deps.workflowBundle || bundlePath ? [] : [require.resolve('../workflows/interceptors')],

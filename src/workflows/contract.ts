@@ -3,7 +3,7 @@
  * search attributes and workflow IDs. The only module the API imports from `src/workflows`.
  */
 import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DeploymentStatus, EnvironmentStatus } from '../domain/lifecycle';
 
 /** Search attributes the platform sets on its runs (all Keyword), for filtering in the Temporal Web UI. */
@@ -15,6 +15,7 @@ export const SEARCH_ATTRIBUTES = {
   version: defineSearchAttributeKey('IdpVersion', SearchAttributeType.KEYWORD),
   team: defineSearchAttributeKey('IdpTeam', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('IdpStatus', SearchAttributeType.KEYWORD),
+  target: defineSearchAttributeKey('IdpTarget', SearchAttributeType.KEYWORD),
 } as const;
 
 /** Names of the search attributes, for `temporal server start-dev --search-attribute` and the setup job. */
@@ -34,6 +35,8 @@ export interface ProvisionInput {
   tier: string;
   team: string | null;
   requestedBy: string;
+  /** The environment's target (absent in runs started before targets). */
+  target?: string;
 }
 
 /** Input of {@link WORKFLOW_TYPES.deploy}. */
@@ -45,6 +48,8 @@ export interface DeployInput {
   version: string;
   team: string | null;
   requestedBy: string;
+  /** The deployment's target (absent in runs started before targets). */
+  target?: string;
 }
 
 /** An approver's decision, checked by the API and again by the workflow. */
@@ -76,6 +81,53 @@ export interface DeployResult {
 /** Sends a decision and answers with the state after it; the validator refuses ineligible decisions. */
 export const decideUpdate = defineUpdate<DeploymentState, [DecisionInput]>('decide');
 
+/** A job's row: the deployment or the environment (provisioning) whose run it is. */
+export interface JobRef {
+  type: 'deployment' | 'environment';
+  id: number;
+}
+
+/** How a job reaches its target, read when its run gets there. */
+export interface DeliveryPlan {
+  target: string;
+  kind: 'simulated' | 'webhook' | 'command';
+  /** How long the run waits for the target's completion (a webhook's callback, a command's exit). */
+  timeoutSeconds: number;
+  /** The timeout as configured (`"1h"`), for the message when it passes. */
+  timeoutText: string;
+  /** The probes after a rollout (deployments to an environment with verification), else null. */
+  verification: {
+    url: string;
+    expectStatus: number;
+    intervalMs: number;
+    probes: number;
+    failuresAllowed: number;
+  } | null;
+}
+
+/** What handing a job to its target gave: accepted (a callback will tell), or done at once. */
+export type DeliveryOutcome =
+  | { status: 'accepted'; at: number }
+  | { status: 'succeeded' | 'failed'; detail: string; externalUrl: string | null };
+
+/** A target's report on a job, handed to the job's run by the callback route (signed and checked there). */
+export interface TargetReport {
+  /** The callback's `webhook-id`: the run applies each one once. */
+  webhookId: string;
+  status: 'in_progress' | 'succeeded' | 'failed';
+  detail: string | null;
+  externalUrl: string | null;
+  /** When the API received it (ISO-8601), for the callback latency. */
+  receivedAt: string;
+}
+
+/**
+ * A target's report, as a signal: the server keeps it in the run's history whether or not a worker
+ * is running, so a callback is never lost to a worker that is down or restarting (an update would
+ * need a worker to answer). The API has verified the signature and that the job waits for its target.
+ */
+export const targetReportSignal = defineSignal<[TargetReport]>('targetReport');
+
 /** The deployment as the workflow sees it. */
 export const getStatusQuery = defineQuery<DeploymentState>('getStatus');
 
@@ -88,6 +140,7 @@ export const FAILURE_TYPES = {
   deployFailed: 'DeploymentFailed',
   provisionFailed: 'ProvisioningFailed',
   decisionRefused: 'DecisionRefused',
+  verificationFailed: 'VerificationFailed',
 } as const;
 
 const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9-]+/g, '-');

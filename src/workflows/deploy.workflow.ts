@@ -10,6 +10,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -23,8 +24,18 @@ import {
   type DeployResult,
   type DecisionInput,
   type DeploymentState,
+  type DeliveryPlan,
+  type JobRef,
   failureMessage,
 } from './contract';
+import {
+  DELIVERY_TARGETS,
+  acceptReports,
+  deliverToTarget,
+  noticeCancel,
+  verifyRollout,
+  type Reports,
+} from './delivery';
 import { DB_STEP, DRIVER_STEP } from './presets';
 
 // Read through a function: TypeScript would otherwise keep the status narrowed across awaits.
@@ -74,6 +85,12 @@ interface Run {
   serial: boolean;
   /** No decision is taken any more: the approval timer fired, or the run is ending. */
   closed: boolean;
+  /** The target's reports (callbacks), taken in from the start. */
+  reports: Reports;
+  /** How the rollout reaches the target, once read. */
+  plan: DeliveryPlan | null;
+  /** Set once the target may have heard of the rollout (a cancellation then tells it). */
+  dispatched: { value: boolean };
 }
 
 /**
@@ -168,8 +185,8 @@ async function awaitApproval(run: Run, timeoutSeconds: number): Promise<void> {
   if (settled === 'expired') throw ApplicationFailure.nonRetryable('approval expired', FAILURE_TYPES.expired);
 }
 
-/** Rolls the version out through the driver and records `succeeded` or `failed`. */
-async function rollOut(run: Run): Promise<void> {
+/** Rolls the version out through the simulated driver (runs started before {@link DELIVERY_TARGETS}). */
+async function rollOutSimulated(run: Run): Promise<void> {
   const id = run.input.deploymentId;
   try {
     const detail = await rollout.runDeployment(id);
@@ -180,6 +197,53 @@ async function rollOut(run: Run): Promise<void> {
     run.apply({ status: await run.db.transitionDeployment(id, ['in_progress'], 'failed', message) });
     throw ApplicationFailure.nonRetryable(`deployment failed: ${message}`, FAILURE_TYPES.deployFailed);
   }
+}
+
+/** Records `failed` from `from` and ends the run with a failure of `type`. */
+async function failFrom(
+  run: Run,
+  from: DeploymentStatus,
+  message: string,
+  type: string,
+  actor: string | null,
+): Promise<never> {
+  const id = run.input.deploymentId;
+  run.apply({
+    status: await run.db.transitionDeployment(id, [from], 'failed', message, { actor: actor ?? undefined }),
+  });
+  throw ApplicationFailure.nonRetryable(
+    type === FAILURE_TYPES.deployFailed ? `deployment failed: ${message}` : message,
+    type,
+  );
+}
+
+/**
+ * Rolls the version out through the deployment's target, then verifies it when its environment
+ * says so (`verifying`, holding the lock), and records `succeeded` or `failed`.
+ */
+async function rollOut(run: Run): Promise<void> {
+  if (!patched(DELIVERY_TARGETS)) return rollOutSimulated(run);
+  const id = run.input.deploymentId;
+  const job: JobRef = { type: 'deployment', id };
+  const plan = (run.plan = await run.db.planDelivery(job));
+  const done = await deliverToTarget(job, 'deploy', plan, run.reports, run.dispatched, run.db);
+  if (!done.ok)
+    return failFrom(run, 'in_progress', done.message, FAILURE_TYPES.deployFailed, done.reportedBy);
+  if (done.externalUrl) upsertMemo({ external_url: done.externalUrl });
+  const reported = { actor: done.reportedBy ?? undefined, externalUrl: done.externalUrl };
+  if (!plan.verification) {
+    run.apply({
+      status: await run.db.transitionDeployment(id, ['in_progress'], 'succeeded', done.detail, reported),
+    });
+    return;
+  }
+  const checking = `${done.detail}; verifying ${plan.verification.url}`;
+  run.apply({
+    status: await run.db.transitionDeployment(id, ['in_progress'], 'verifying', checking, reported),
+  });
+  const verdict = await verifyRollout(id, plan.verification);
+  if (!verdict.ok) return failFrom(run, 'verifying', verdict.message, FAILURE_TYPES.verificationFailed, null);
+  run.apply({ status: await run.db.transitionDeployment(id, ['verifying'], 'succeeded', verdict.detail) });
 }
 
 /**
@@ -197,6 +261,9 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
     deciding: new Set<string>(),
     serial: false,
     closed: false,
+    reports: acceptReports(),
+    plan: null,
+    dispatched: { value: false },
     apply(next) {
       // An end state is never left: a late answer (a decision recorded just before the timer's move
       // to expired, say) must not set IdpStatus back on a run that has ended.
@@ -233,6 +300,7 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
       // Cleanup must run although the run is being cancelled: it records the end state and so
       // releases the environment lock.
       await CancellationScope.nonCancellable(async () => {
+        await noticeCancel({ type: 'deployment', id: input.deploymentId }, run.plan, run.dispatched.value);
         run.apply({
           status: await run.db.transitionDeployment(
             input.deploymentId,

@@ -9,6 +9,13 @@ import { initORM, type MikroORM } from '../../src/db/orm';
 import { DEFAULT_POLICIES } from '../../src/domain/policies';
 
 const TABLES = ['approval', 'audit_log', 'deployment', 'environment', 'platform_policy', 'service', 'team'];
+/** The tables once every migration ran. */
+const ALL_TABLES = [...TABLES, 'callback_receipt', 'job_output', 'target'].sort();
+const ALL_MIGRATIONS = [
+  'Migration20261125000001_initial',
+  'Migration20261201000001_policy_durations',
+  'Migration20261203000001_delivery_targets',
+];
 
 const adminUrl = process.env['IDP_TEST_PG_ADMIN_URL']!;
 const dbName = `idp_mig_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
@@ -116,7 +123,7 @@ describe('migrations on an empty database', () => {
         [name, JSON.stringify({ tier: 'prod', required: 1, timeout })],
       );
     }
-    const applied = await orm!.getMigrator().up();
+    const applied = await orm!.getMigrator().up({ to: 'Migration20261201000001_policy_durations' });
     expect(applied.map((m) => m.name)).toEqual(['Migration20261201000001_policy_durations']);
     const rows = await db!.query<{ name: string; config: { timeout: unknown }; updated_by: string }>(
       `select name, config, updated_by from platform_policy where name like 'pa\\_%' order by name`,
@@ -130,6 +137,25 @@ describe('migrations on an empty database', () => {
     await db!.query(`delete from platform_policy where name like 'pa\\_%'`);
   });
 
+  it('the delivery-targets migration seeds the simulated target and puts every existing environment and deployment on it', async () => {
+    await db!.query(
+      `insert into service (id, name, tags, created_at, updated_at) values (90, 'old', '{}', now(), now())`,
+    );
+    await db!.query(
+      `insert into environment (id, service_id, name, tier, status, config, job_id, created_by, created_at, updated_at)
+       values (90, 90, 'dev', 'dev', 'ready', '{}', 'job-old', 'alice', now(), now())`,
+    );
+    const applied = await orm!.getMigrator().up();
+    expect(applied.map((m) => m.name)).toEqual(['Migration20261203000001_delivery_targets']);
+    expect(await tables()).toEqual(ALL_TABLES);
+    const targets = await db!.query('select name, kind, config, secret from target');
+    expect(targets.rows).toEqual([{ name: 'simulated', kind: 'simulated', config: {}, secret: null }]);
+    const env = await db!.query('select target, verification, external_url from environment where id = 90');
+    expect(env.rows).toEqual([{ target: 'simulated', verification: null, external_url: null }]);
+    await db!.query('delete from environment where id = 90');
+    await db!.query('delete from service where id = 90');
+  });
+
   it('up creates the environment lock as a partial unique index on deployment', async () => {
     const res = await db!.query<{ tablename: string; indexdef: string }>(
       `select tablename, indexdef from pg_indexes where schemaname = 'public' and indexname = 'deployment_environment_active_lock'`,
@@ -140,7 +166,7 @@ describe('migrations on an empty database', () => {
     expect(indexdef).toMatch(/^CREATE UNIQUE INDEX/);
     expect(indexdef).toMatch(/\(environment_id\)/);
     expect(indexdef).toContain('WHERE');
-    for (const status of ['pending', 'awaiting_approval', 'in_progress'])
+    for (const status of ['pending', 'awaiting_approval', 'in_progress', 'verifying'])
       expect(indexdef).toContain(`'${status}'`);
     for (const status of ['succeeded', 'failed', 'rejected', 'expired', 'cancelled'])
       expect(indexdef).not.toContain(`'${status}'`);
@@ -232,26 +258,20 @@ describe('migrations on an empty database', () => {
 
   it('down removes every table and the record of the migration', async () => {
     const reverted = await orm!.getMigrator().down({ to: 0 });
-    expect(reverted.map((m) => m.name)).toEqual([
-      'Migration20261201000001_policy_durations',
-      'Migration20261125000001_initial',
-    ]);
+    expect(reverted.map((m) => m.name)).toEqual([...ALL_MIGRATIONS].reverse());
     expect(await tables()).toEqual([]);
     expect(await appliedMigrations()).toEqual([]);
     const idx = await db!.query(
       `select indexname from pg_indexes where schemaname = 'public' and tablename <> 'mikro_orm_migrations'`,
     );
     expect(idx.rows).toEqual([]);
-    expect(await orm!.getMigrator().getPendingMigrations()).toHaveLength(2);
+    expect(await orm!.getMigrator().getPendingMigrations()).toHaveLength(ALL_MIGRATIONS.length);
   });
 
   it('up again recreates everything: the round trip is repeatable', async () => {
     const applied = await orm!.getMigrator().up();
-    expect(applied.map((m) => m.name)).toEqual([
-      'Migration20261125000001_initial',
-      'Migration20261201000001_policy_durations',
-    ]);
-    expect(await tables()).toEqual(TABLES);
+    expect(applied.map((m) => m.name)).toEqual(ALL_MIGRATIONS);
+    expect(await tables()).toEqual(ALL_TABLES);
     expect(await policies()).toHaveLength(5);
     const lock = await db!.query(
       `select indexdef from pg_indexes where indexname = 'deployment_environment_active_lock'`,

@@ -176,3 +176,29 @@ export async function promoteToProd(
   await waitForStatus(target, prod.id, 'awaiting_approval', timeoutMs);
   return prod.id as number;
 }
+
+/** Creates a delivery target (201); answers it with its `signing_secret`. */
+export async function createTarget(
+  target: ApiTarget,
+  kind: 'webhook' | 'command' | 'simulated',
+  config: Record<string, unknown>,
+  name = uniq('target'),
+): Promise<{ name: string; kind: string; config: Record<string, unknown>; signing_secret: string }> {
+  return clientOf(target).must('POST', '/api/targets', 201, { name, kind, config });
+}
+
+/** Provisions an environment on `targetName` (202); does not wait for it. */
+export async function provisionOn(
+  target: ApiTarget,
+  serviceId: number,
+  targetName: string,
+  tier = 'dev',
+  extra: Record<string, unknown> = {},
+): Promise<{ id: number; name: string; job_id: string }> {
+  return clientOf(target).must('POST', `/api/services/${serviceId}/environments`, 202, {
+    name: tier,
+    tier,
+    target: targetName,
+    ...extra,
+  });
+}

@@ -229,6 +229,7 @@ async function start(
     TEMPORAL_TASK_QUEUE: opts.taskQueue,
     TEMPORAL_UI_URL: `http://localhost:${opts.ports.temporal + 1000}`,
     JWT_SECRET: secret,
+    IDP_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     HOST: '127.0.0.1',
     PORT: String(opts.ports.api),
     LOG_LEVEL: 'info',

@@ -18,13 +18,13 @@ import { dropDatabase } from '../../src/dev/postgres';
 import { createLogger } from '../../src/logger';
 import { createTemporalClient } from '../../src/temporal/connection';
 import { WORKFLOW_BUNDLE_OPTIONS, createWorker } from '../../src/worker/worker';
-import { TEST_SECRET } from './tokens';
+import { TEST_ENCRYPTION_KEY, TEST_SECRET } from './tokens';
 import { uniq } from './uniq';
 
 // Their own modules, so the scripts can use the fixtures without loading this one (which installs
 // the SDK's runtime); re-exported for the tests that import them from here.
 export { eventually } from './eventually';
-export { TEST_SECRET, tokenFor } from './tokens';
+export { TEST_ENCRYPTION_KEY, TEST_SECRET, tokenFor } from './tokens';
 export { uniq } from './uniq';
 
 /** The Temporal SDK's WARN and ERROR lines of this process (workflow task failures among them). */
@@ -69,6 +69,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'silent',
     SIMULATED_DELAY_MS: '0',
     WORKER_SHUTDOWN_GRACE_MS: '2000',
+    IDP_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
     ...overrides,
   });
 }
@@ -120,6 +121,8 @@ export async function startStack(
   });
   const address = server.address();
   const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  // Targets call this stack's API back; its port is known only now (the worker reads it when it starts).
+  config.PUBLIC_URL ??= baseUrl;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   const stack: TestStack = {

@@ -28,6 +28,8 @@ function workerProcess(): Promise<ChildProcess> {
       DATABASE_URL: stack.databaseUrl,
       TEMPORAL_ADDRESS: stack.config.TEMPORAL_ADDRESS,
       TEMPORAL_TASK_QUEUE: stack.config.TEMPORAL_TASK_QUEUE,
+      IDP_ENCRYPTION_KEY: stack.config.IDP_ENCRYPTION_KEY,
+      PUBLIC_URL: stack.baseUrl,
       WORKER_SHUTDOWN_GRACE_MS: '1000',
       LOG_LEVEL: 'info',
     },

@@ -20,6 +20,8 @@ export interface ProvisionRequest {
   environment: string;
   tier: string;
   config: Record<string, unknown>;
+  /** The job's target (a `simulated` target's config may set `delay_ms`); absent for runs from before targets. */
+  target?: { name: string; config: Record<string, unknown> };
 }
 
 export interface DeployRequest extends ProvisionRequest {

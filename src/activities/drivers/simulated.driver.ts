@@ -41,16 +41,22 @@ export class SimulatedDriver implements Driver {
     signal: AbortSignal,
   ): Promise<DriverResult> {
     const sim = simulation(request.config);
-    await this.wait(sim.delayMs ?? this.delayMs, progress, signal);
+    await this.wait(sim.delayMs ?? this.targetDelay(request) ?? this.delayMs, progress, signal);
     if (sim.fail) throw new DriverError(`simulated provisioning failure for ${request.jobId}`, false);
     return { detail: `simulated ${request.tier} environment '${request.environment}' ready` };
   }
 
   async deploy(request: DeployRequest, progress: () => void, signal: AbortSignal): Promise<DriverResult> {
     const sim = simulation(request.environmentConfig, request.config);
-    await this.wait(sim.delayMs ?? this.delayMs, progress, signal);
+    await this.wait(sim.delayMs ?? this.targetDelay(request) ?? this.delayMs, progress, signal);
     if (sim.fail) throw new DriverError(`simulated deployment failure for ${request.jobId}`, false);
     return { detail: `simulated rollout of ${request.version} to '${request.environment}'` };
+  }
+
+  /** The target's `delay_ms`, when it sets one. */
+  private targetDelay(request: ProvisionRequest): number | undefined {
+    const ms = request.target?.config['delay_ms'];
+    return typeof ms === 'number' && ms >= 0 ? ms : undefined;
   }
 
   /** Waits `ms`, heartbeating every second; a cancellation (the signal) ends the wait with an AbortError. */

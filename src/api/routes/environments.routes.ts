@@ -1,8 +1,13 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
-import { getEnvironment, listEnvironments, provisionEnvironment } from '../../services/environments.service';
+import {
+  getEnvironment,
+  listEnvironments,
+  patchEnvironment,
+  provisionEnvironment,
+} from '../../services/environments.service';
 import { route } from '../route';
-import { environmentCreate, idParam } from '../schemas';
+import { environmentCreate, environmentPatch, idParam } from '../schemas';
 import { environmentJson } from '../serializers';
 import { decodeCursor, pageQuery, toPage } from '../pagination';
 import type { ApiDeps, AppState } from '../types';
@@ -75,6 +80,39 @@ export function registerEnvironmentRoutes(router: Router<AppState>, deps: ApiDep
     },
     async (ctx, { params }) => {
       ctx.body = environmentJson(await getEnvironment(deps, params.id, params.envId), deps.config);
+    },
+  );
+
+  route(
+    router,
+    deps,
+    {
+      method: 'patch',
+      path: '/services/:id/environments/:envId',
+      access: {
+        roles: ['PLATFORM_ADMIN', 'TEAM_ADMIN'],
+        action: 'environment.update',
+        targetType: 'service',
+      },
+      tag: 'environments',
+      summary: "Change an environment's target, config or verification; applies to jobs started afterwards",
+      params: z.strictObject({ id: idParam, envId: idParam }),
+      body: environmentPatch,
+      responses: {
+        200: 'the environment',
+        400: 'invalid body, unknown target or guardrail violation',
+        403: 'not allowed for this team',
+        404: 'no such service or environment',
+      },
+    },
+    async (ctx, { params, body, caller }) => {
+      const env = await patchEnvironment(
+        deps,
+        caller,
+        { serviceId: params.id, environmentId: params.envId },
+        body,
+      );
+      ctx.body = environmentJson(env, deps.config);
     },
   );
 }

@@ -1,5 +1,6 @@
 import { EntitySchema, OptionalProps } from '@mikro-orm/core';
 import type { DeploymentStatus, TimelineEntry } from '../lifecycle';
+import { DEFAULT_TARGET } from '../targets';
 import { Environment } from './environment.entity';
 import { Service } from './service.entity';
 
@@ -16,6 +17,8 @@ export class Deployment {
     | 'requestHash'
     | 'timeline'
     | 'error'
+    | 'target'
+    | 'externalUrl'
     | 'createdAt'
     | 'updatedAt'
     | 'finishedAt';
@@ -38,6 +41,10 @@ export class Deployment {
   correlationId!: string;
   timeline: TimelineEntry[] = [];
   error: string | null = null;
+  /** The target the deployment goes through: its environment's when it was triggered. */
+  target: string = DEFAULT_TARGET;
+  /** Where the target says the rollout can be seen (its callback's `external_url`). */
+  externalUrl: string | null = null;
   createdAt: Date = new Date();
   updatedAt: Date = new Date();
   finishedAt: Date | null = null;
@@ -66,6 +73,8 @@ export const DeploymentSchema = new EntitySchema<Deployment>({
     correlationId: { type: 'string', length: 128 },
     timeline: { type: 'json' },
     error: { type: 'text', nullable: true },
+    target: { type: 'string', length: 63 },
+    externalUrl: { type: 'text', nullable: true },
     createdAt: { type: 'datetime', length: 6 },
     updatedAt: { type: 'datetime', length: 6, onUpdate: () => new Date() },
     finishedAt: { type: 'datetime', length: 6, nullable: true },

@@ -5,6 +5,9 @@ export * from './deployment.entity';
 export * from './approval.entity';
 export * from './platform-policy.entity';
 export * from './audit-log.entity';
+export * from './target.entity';
+export * from './job-output.entity';
+export * from './callback-receipt.entity';
 import { ApprovalSchema } from './approval.entity';
 import { AuditLogSchema } from './audit-log.entity';
 import { DeploymentSchema } from './deployment.entity';
@@ -12,6 +15,9 @@ import { EnvironmentSchema } from './environment.entity';
 import { PlatformPolicySchema } from './platform-policy.entity';
 import { ServiceSchema } from './service.entity';
 import { TeamSchema } from './team.entity';
+import { TargetSchema } from './target.entity';
+import { JobOutputSchema } from './job-output.entity';
+import { CallbackReceiptSchema } from './callback-receipt.entity';
 
 /** Every entity schema, for the ORM's discovery. */
 export const ENTITY_SCHEMAS = [
@@ -22,4 +28,7 @@ export const ENTITY_SCHEMAS = [
   ApprovalSchema,
   PlatformPolicySchema,
   AuditLogSchema,
+  TargetSchema,
+  JobOutputSchema,
+  CallbackReceiptSchema,
 ];
