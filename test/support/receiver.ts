@@ -6,11 +6,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import type { Body } from './http-client';
 
 /** One request the receiver got. */
 export interface Received {
   headers: Record<string, string>;
-  body: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  body: Body;
   raw: string;
   /** True when the signature verified with the receiver's secret. */
   verified: boolean;
@@ -126,8 +127,7 @@ export async function callBack(
   secret: string,
   body: unknown,
   opts: CallbackOptions = {},
-): Promise<{ status: number; body: any }> {
-  // eslint-disable-line @typescript-eslint/no-explicit-any
+): Promise<{ status: number; body: Body }> {
   const payload = JSON.stringify(body);
   const id = opts.webhookId ?? `cb_${Math.random().toString(36).slice(2)}`;
   const at = new Date((opts.timestamp ?? Math.floor(Date.now() / 1000)) * 1000);
