@@ -12,6 +12,7 @@ import {
   isTerminal,
   moveDeployment,
   moveEnvironment,
+  noteDeployment,
   type DeploymentRecord,
   type DeploymentStatus,
   type EnvironmentRecord,
@@ -20,7 +21,8 @@ import {
 const ALLOWED: [DeploymentStatus, DeploymentStatus[]][] = [
   ['pending', ['awaiting_approval', 'in_progress', 'failed', 'cancelled']],
   ['awaiting_approval', ['in_progress', 'rejected', 'expired', 'cancelled']],
-  ['in_progress', ['succeeded', 'failed', 'cancelled']],
+  ['in_progress', ['verifying', 'succeeded', 'failed', 'cancelled']],
+  ['verifying', ['succeeded', 'failed', 'cancelled']],
   ['succeeded', []],
   ['failed', []],
   ['rejected', []],
@@ -44,7 +46,7 @@ describe('the deployment transition table', () => {
   });
 
   it('holds the lock in exactly the statuses that have a way out', () => {
-    expect(ACTIVE_DEPLOYMENT_STATUSES).toEqual(['pending', 'awaiting_approval', 'in_progress']);
+    expect(ACTIVE_DEPLOYMENT_STATUSES).toEqual(['pending', 'awaiting_approval', 'in_progress', 'verifying']);
     expect(DEPLOYMENT_STATUSES.filter(isTerminal)).toEqual([
       'succeeded',
       'failed',
@@ -65,6 +67,48 @@ describe('the deployment transition table', () => {
     );
     expect(d).toEqual(before);
   });
+});
+
+describe('noteDeployment', () => {
+  it('appends a timeline entry under the current status and answers its audit entry, keyed by the note', () => {
+    const d = record('in_progress');
+    const at = new Date('2026-12-01T10:00:00.000Z');
+    const entry = noteDeployment(d, 'callback:cb-1', {
+      actor: 'target:deploy-hook',
+      correlationId: 'c-1',
+      detail: "target 'deploy-hook': pods rolling",
+      at,
+    });
+    expect(d.status).toBe('in_progress');
+    expect(d.timeline.at(-1)).toEqual({
+      status: 'in_progress',
+      at: at.toISOString(),
+      actor: 'target:deploy-hook',
+      detail: "target 'deploy-hook': pods rolling",
+    });
+    expect(entry).toMatchObject({
+      action: 'deployment.note',
+      outcome: 'success',
+      targetType: 'deployment',
+      targetId: '42',
+      team: 'payments',
+      actor: 'target:deploy-hook',
+      dedupeKey: 'deploy-payments-prod-42:note:callback:cb-1',
+      details: { from: 'in_progress', to: 'in_progress', detail: "target 'deploy-hook': pods rolling" },
+    });
+  });
+
+  it.each(['succeeded', 'failed', 'rejected', 'expired', 'cancelled'] as const)(
+    'refuses to note anything on an ended deployment (%s), leaving it as it was',
+    (status) => {
+      const d = record(status);
+      const before = structuredClone(d);
+      expect(() => noteDeployment(d, 'x', { actor: 'a', correlationId: null, detail: 'late' })).toThrow(
+        IllegalTransitionError,
+      );
+      expect(d).toEqual(before);
+    },
+  );
 });
 
 describe('moveDeployment', () => {

@@ -10,13 +10,16 @@ import { signToken } from '../../src/auth/tokens';
 import { findTemporalCli } from '../../src/dev/temporal-server';
 import { eventually, sleep } from '../support/eventually';
 import {
+  createTarget,
   promoteToProd,
+  provisionOn,
   serviceWithEnvironments,
   triggerDeployment,
   waitForStatus,
   type ServiceFixture,
 } from '../support/fixtures';
 import { HttpClient } from '../support/http-client';
+import { callBack, startReceiver } from '../support/receiver';
 import { ledger } from '../support/ledger';
 import { startPlatform, type Platform } from '../support/platform';
 import { ROOT, spawnChild, type Child } from '../support/spawn';
@@ -275,6 +278,55 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
     await approver.must('POST', `/api/deployments/${prod}/approvals`, 202, { decision: 'approve' });
     const expected = new Map([...rolling, prod].map((id) => [id, 'succeeded']));
     await expectSettled(platform.databaseUrl, api, expected, platform.logs());
+  });
+
+  it('(e) SIGKILL of the worker while a deployment waits for its webhook target; the callback comes while none runs: succeeded, once', async () => {
+    const receiver = await startReceiver();
+    try {
+      const target = await createTarget(api, 'webhook', { url: receiver.url }, uniqueName('hook'));
+      receiver.secret = target.signing_secret;
+      receiver.answer = (req) =>
+        req.body['type'] === 'environment.provision'
+          ? { status: 200, body: { status: 'succeeded' } }
+          : { status: 202 };
+      const service = await api.must('POST', '/api/services', 201, {
+        name: uniqueName('hooked'),
+        tags: { owner: 'platform', data_sensitivity: 'internal' },
+      });
+      const env = await provisionOn(api, service.id, target.name);
+      await eventually(
+        async () =>
+          (await api.call('GET', `/api/services/${service.id}/environments/${env.id}`)).body?.status ===
+          'ready',
+        STEP_MS,
+        'the hooked environment ready',
+      );
+      const dep = await triggerDeployment(api, service.id, env.id, { version: '1.0.0' });
+      const sent = await receiver.waitFor('deployment.deploy', 1, STEP_MS);
+      // Let the dispatch's answer reach Temporal, then lose the worker.
+      await sleep(500);
+      await platform.killWorker();
+      const answered = await callBack(sent.body.callback_url, target.signing_secret, {
+        status: 'succeeded',
+        external_url: 'https://deploys.example.com/1',
+      });
+      expect(answered.status).toBe(202);
+      expect((await api.must('GET', `/api/deployments/${dep.id}`, 200)).status).toBe('in_progress');
+      await platform.startWorker();
+      const done = await waitForStatus(api, dep.id, 'succeeded', STEP_MS);
+      expect(done.external_url).toBe('https://deploys.example.com/1');
+      // A dispatch repeated by the new worker carries the same webhook-id.
+      const deploys = receiver.received.filter((r) => r.body['type'] === 'deployment.deploy');
+      expect(new Set(deploys.map((r) => r.headers['webhook-id']))).toEqual(new Set([`${dep.job_id}:deploy`]));
+      await expectSettled(
+        platform.databaseUrl,
+        api,
+        new Map([[dep.id as number, 'succeeded']]),
+        platform.logs(),
+      );
+    } finally {
+      await receiver.close();
+    }
   });
 });
 
