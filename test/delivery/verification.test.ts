@@ -81,6 +81,9 @@ describe('verification after rollout', () => {
     ]);
     expect(probes()).toBe(3);
     expect(done.timeline.at(-1).detail).toBe(`verified: 3 of 3 probes of ${url} passed`);
+    expect((await stack.http.get('/api/metrics')).text).toMatch(
+      /idp_verifications_total\{outcome="passed"\} [1-9]/,
+    );
     const entries = await stack.orm.em
       .fork()
       .find(AuditLog, { targetType: 'deployment', targetId: String(dep.id) }, { orderBy: { id: 'asc' } });

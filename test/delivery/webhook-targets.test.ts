@@ -217,6 +217,10 @@ describe('provisioning and deploying through a webhook target', () => {
     expect(entries.filter((e) => e.action === 'deployment.succeeded')).toHaveLength(1);
     expect(entries.find((e) => e.action === 'deployment.succeeded')?.actor).toBe(`target:${target.name}`);
     expect(await stack.orm.em.fork().count(CallbackReceipt, { jobId: dep.job_id })).toBe(2);
+    const metrics = (await stack.http.get('/api/metrics')).text;
+    expect(metrics).toMatch(/idp_target_dispatches_total\{kind="webhook",outcome="accepted"\} [1-9]/);
+    expect(metrics).toMatch(/idp_target_callback_latency_seconds_count\{kind="webhook"\} [1-9]/);
+    expect(metrics).toMatch(/idp_target_callbacks_total\{answer="duplicate"\} [1-9]/);
     const job = await stack.temporal.workflow.getHandle(dep.job_id).describe();
     expect(job.searchAttributes['IdpTarget']).toEqual([target.name]);
     expect(await job.memo?.['external_url']).toBe('https://argo.example.com/app/1');

@@ -145,6 +145,18 @@ describe('ledger', () => {
     expect((await ledger(sql, [id])).repeatedTimeline).toEqual([id]);
   });
 
+  it('takes a status repeated by a note the audit log holds (a target reporting progress) as no repeat', async () => {
+    const id = await deployment(['pending', 'in_progress', 'in_progress', 'succeeded']);
+    await audited(
+      id,
+      'deployment.create',
+      'deployment.in_progress',
+      'deployment.note',
+      'deployment.succeeded',
+    );
+    expect(await ledger(sql, [id])).toMatchObject({ repeatedTimeline: [], mismatches: [] });
+  });
+
   it('counts a lock left by an active deployment', async () => {
     const id = await deployment(['pending', 'in_progress']);
     await audited(id, 'deployment.create', 'deployment.in_progress');

@@ -26,6 +26,8 @@ export interface StatusRecord {
 
 /** Entries of the audit log about a deployment that are not status changes: decisions and cancel requests. */
 const REQUESTS = ['deployment.approve', 'deployment.reject', 'deployment.cancel'];
+/** The audit entry of a note on a deployment (a timeline entry that repeats its status: a target's progress, a wait). */
+const NOTE = 'deployment.note';
 
 /**
  * The audit log: the API's `deployment.create` for the first status (pending), then a
@@ -37,7 +39,7 @@ const auditRecord: StatusRecord = {
   async read(sql, ids) {
     const { rows } = await sql.query<{ target_id: string; action: string }>(
       "select target_id, action from audit_log where target_type = 'deployment' and target_id = any($1::text[]) and not (action = any($2::text[])) and outcome <> 'denied'",
-      [ids.map(String), REQUESTS],
+      [ids.map(String), [...REQUESTS, NOTE]],
     );
     const out = new Map<number, string[]>();
     for (const r of rows) {
@@ -123,9 +125,14 @@ async function readLedger(
   for (const row of rows) {
     const id = Number(row.id);
     result.status.set(id, row.status);
-    const timeline = row.timeline.map((t) => t.status);
+    // A note repeats the status before it: the changes are the entries that differ from the one before.
+    const all = row.timeline.map((t) => t.status);
+    const timeline = all.filter((status, i) => i === 0 || status !== all[i - 1]);
+    const notes = all.length - timeline.length;
     result.entries['timeline']! += timeline.length;
-    if (new Set(timeline).size !== timeline.length) result.repeatedTimeline.push(id);
+    const r = requests.get(id) ?? { decisions: 0, approvals: 0, cancels: 0, notes: 0, refused: [] };
+    // A status twice is a repeat, unless each extra entry is a note the audit log holds.
+    if (new Set(timeline).size !== timeline.length || r.notes !== notes) result.repeatedTimeline.push(id);
     for (const { name, held } of records) {
       const statuses = held.get(id) ?? [];
       for (const status of new Set(timeline)) {
@@ -138,7 +145,6 @@ async function readLedger(
         );
       }
     }
-    const r = requests.get(id) ?? { decisions: 0, approvals: 0, cancels: 0, refused: [] };
     if (r.decisions !== r.approvals)
       result.mismatches.push(`${id} decisions audited ${r.decisions}, recorded ${r.approvals}`);
     if (cancels && r.cancels !== (cancels.get(id) ?? 0))
@@ -154,27 +160,34 @@ async function readLedger(
   return result;
 }
 
+/** Per deployment: decisions, cancel requests and notes audited, approvals recorded, requests refused. */
+interface RequestCounts {
+  decisions: number;
+  approvals: number;
+  cancels: number;
+  notes: number;
+  refused: string[];
+}
+
 /** Per deployment: decisions and cancel requests audited, approvals recorded, and requests refused. */
-async function requestCounts(
-  sql: Sql,
-  ids: number[],
-): Promise<Map<number, { decisions: number; approvals: number; cancels: number; refused: string[] }>> {
+async function requestCounts(sql: Sql, ids: number[]): Promise<Map<number, RequestCounts>> {
   const audit = await sql.query<{ target_id: string; action: string; outcome: string }>(
     "select target_id, action, outcome from audit_log where target_type = 'deployment' and target_id = any($1::text[]) and (action = any($2::text[]) or outcome = 'denied')",
-    [ids.map(String), REQUESTS],
+    [ids.map(String), [...REQUESTS, NOTE]],
   );
   const approvals = await sql.query<{ deployment_id: string; n: string }>(
     'select deployment_id, count(*)::text as n from approval where deployment_id = any($1::bigint[]) group by 1',
     [ids],
   );
-  const out = new Map<number, { decisions: number; approvals: number; cancels: number; refused: string[] }>();
+  const out = new Map<number, RequestCounts>();
   const of = (id: number) =>
-    out.get(id) ?? out.set(id, { decisions: 0, approvals: 0, cancels: 0, refused: [] }).get(id)!;
+    out.get(id) ?? out.set(id, { decisions: 0, approvals: 0, cancels: 0, notes: 0, refused: [] }).get(id)!;
   for (const a of approvals.rows) of(Number(a.deployment_id)).approvals = Number(a.n);
   for (const a of audit.rows) {
     const counts = of(Number(a.target_id));
     if (a.outcome === 'denied') counts.refused.push(a.action);
     else if (a.action === 'deployment.cancel') counts.cancels++;
+    else if (a.action === NOTE) counts.notes++;
     else counts.decisions++;
   }
   return out;
