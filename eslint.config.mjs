@@ -32,6 +32,8 @@ export default tseslint.config(
       'test-artifacts/**',
       'jest.config.js',
       'eslint.config.mjs',
+      // Plain scripts for users to copy (no TypeScript project covers them).
+      'examples/**',
     ],
   },
   ...tseslint.configs.recommended,
