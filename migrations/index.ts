@@ -2,6 +2,7 @@ import type { MigrationObject } from '@mikro-orm/core';
 import { Migration20261125000001Initial } from './Migration20261125000001_initial';
 import { Migration20261201000001PolicyDurations } from './Migration20261201000001_policy_durations';
 import { Migration20261203000001DeliveryTargets } from './Migration20261203000001_delivery_targets';
+import { Migration20261203000002Releases } from './Migration20261203000002_releases';
 
 /**
  * Every migration, in order. Listed explicitly (not globbed) so the same list runs from `src` under
@@ -11,4 +12,5 @@ export const MIGRATIONS: MigrationObject[] = [
   { name: 'Migration20261125000001_initial', class: Migration20261125000001Initial },
   { name: 'Migration20261201000001_policy_durations', class: Migration20261201000001PolicyDurations },
   { name: 'Migration20261203000001_delivery_targets', class: Migration20261203000001DeliveryTargets },
+  { name: 'Migration20261203000002_releases', class: Migration20261203000002Releases },
 ];

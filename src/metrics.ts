@@ -86,3 +86,31 @@ export const callbacksReceived = new Counter({
   labelNames: ['answer'] as const,
   registers: [registry],
 });
+
+export const freezeRefusals = new Counter({
+  name: 'idp_freeze_refusals_total',
+  help: 'Deployments and releases refused because a deploy freeze holds the tier, by tier',
+  labelNames: ['tier'] as const,
+  registers: [registry],
+});
+
+export const freezeOverrides = new Counter({
+  name: 'idp_freeze_overrides_total',
+  help: 'Deployments and releases let through a deploy freeze by a PLATFORM_ADMIN (freeze_override), by tier',
+  labelNames: ['tier'] as const,
+  registers: [registry],
+});
+
+export const rollbacksStarted = new Counter({
+  name: 'idp_rollbacks_total',
+  help: 'Rollbacks started, by trigger (manual, automatic) and tier',
+  labelNames: ['trigger', 'tier'] as const,
+  registers: [registry],
+});
+
+export const releasesFinished = new Counter({
+  name: 'idp_releases_finished_total',
+  help: 'Releases that reached an end state, by outcome',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});

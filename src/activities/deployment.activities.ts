@@ -86,7 +86,11 @@ async function begin(em: EntityManager, logger: Logger, deploymentId: number): P
   const env = await em.findOneOrFail(Environment, d.environmentId);
   if (env.status !== 'ready')
     return fail(`environment '${env.name}' is ${env.status}, not ready`, FAILURE_TYPES.notReady);
-  const violation = await promotionViolation(em, await loadPolicies(em), d.serviceId, d.tier, d.version);
+  // A rollback goes back to a version that ran in this environment: no promotion order for it.
+  const violation =
+    d.kind === 'rollback'
+      ? null
+      : await promotionViolation(em, await loadPolicies(em), d.serviceId, d.tier, d.version);
   if (violation) return fail(`${violation.message}; ${violation.hint}`, FAILURE_TYPES.promotionOrder);
   const next = d.approvalsRequired > 0 ? 'awaiting_approval' : 'in_progress';
   const detail = next === 'awaiting_approval' ? `waiting for ${d.approvalsRequired} approval(s)` : undefined;

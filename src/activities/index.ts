@@ -3,6 +3,8 @@ import { decisionActivities } from './decision.activities';
 import { deploymentActivities } from './deployment.activities';
 import { environmentActivities } from './environment.activities';
 import { deliveryActivities } from './delivery/delivery.activities';
+import { rolloutGuardActivities } from './rollout-guards.activities';
+import { releaseActivities } from './release.activities';
 
 export type { ActivityDeps, DeliverySettings } from './activity-deps';
 export type { BeginResult } from './deployment.activities';
@@ -18,6 +20,8 @@ export function createActivities(deps: ActivityDeps) {
     ...deploymentActivities(deps),
     ...decisionActivities(deps),
     ...deliveryActivities(deps),
+    ...rolloutGuardActivities(deps),
+    ...releaseActivities(deps),
   };
 }
 

@@ -12,6 +12,7 @@ import { registerPolicyRoutes } from './routes/policies.routes';
 import { registerServiceRoutes } from './routes/services.routes';
 import { registerTeamRoutes } from './routes/teams.routes';
 import { registerTargetRoutes } from './routes/targets.routes';
+import { registerReleaseRoutes } from './routes/releases.routes';
 import { temporalJobs } from '../temporal/jobs';
 import type { ApiDeps, AppDeps, AppState } from './types';
 
@@ -30,6 +31,7 @@ export function createApp(appDeps: AppDeps): Koa<AppState> {
   registerTargetRoutes(router, deps);
   registerEnvironmentRoutes(router, deps);
   registerDeploymentRoutes(router, deps);
+  registerReleaseRoutes(router, deps);
   registerJobRoutes(router, deps);
   registerPolicyRoutes(router, deps);
   registerAuditRoutes(router, deps);

@@ -78,14 +78,38 @@ export const targetPatch = z
   })
   .refine((b) => Object.keys(b).length > 0, 'give at least one of config, description');
 
+/** A version as deployments and releases name it. */
+export const version = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version such as 1.0.0 or 2024.06.1-rc.1');
+
+/** A PLATFORM_ADMIN's break-glass through a deploy freeze: the reason is audited. */
+export const freezeOverride = z.strictObject({ reason: z.string().min(1).max(2000) });
+
 export const deploymentCreate = z.strictObject({
-  version: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'a version such as 1.0.0 or 2024.06.1-rc.1'),
+  version,
   initiated_by: z.string().min(1).max(255).optional(),
   config: configObject.optional(),
+  freeze_override: freezeOverride.optional(),
+});
+
+export const rollbackCreate = z
+  .strictObject({
+    to_version: version.optional(),
+    reason: z.string().max(2000).optional(),
+    initiated_by: z.string().min(1).max(255).optional(),
+    freeze_override: freezeOverride.optional(),
+  })
+  .optional();
+
+export const releaseCreate = z.strictObject({
+  version,
+  config: configObject.optional(),
+  through: slug.optional(),
+  description: z.string().max(2000).optional(),
+  freeze_override: freezeOverride.optional(),
 });
 
 export const decisionCreate = z.strictObject({

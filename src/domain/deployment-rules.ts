@@ -21,12 +21,16 @@ export async function promotionViolation(
 ): Promise<Violation | null> {
   const before = prerequisiteTier(tier, policies);
   if (before === null) return null;
-  const succeeded = await em.count(Deployment, { serviceId, version, tier: before, status: 'succeeded' });
+  const first = await em.findOne(
+    Deployment,
+    { serviceId, version, tier: before, status: 'succeeded' },
+    { orderBy: { finishedAt: 'asc' }, fields: ['finishedAt', 'updatedAt'] },
+  );
   const candidates = (
     await em.find(Environment, { serviceId, tier: before }, { orderBy: { id: 'asc' } })
   ).map((e) => e.name);
   return checkPromotionOrder(
-    { version, tier, succeededTiers: succeeded > 0 ? [before] : [], candidates },
+    { version, tier, succeededSince: first ? (first.finishedAt ?? first.updatedAt) : null, candidates },
     policies,
   );
 }

@@ -47,3 +47,10 @@ export class ServiceUnavailableError extends DomainError {}
 
 /** The body is larger than accepted. */
 export class PayloadTooLargeError extends DomainError {}
+
+/** A deploy freeze holds the tier: 409, with the `deploy_freeze` violation naming the window and its end. */
+export class FreezeError extends ConflictError {
+  constructor(message: string, violations: Violation[]) {
+    super(message, { violations });
+  }
+}

@@ -8,6 +8,16 @@
  * and, for a status that holds the environment lock, the lock index's migration.
  */
 import { ConflictError } from './errors';
+import { moveEntry, type AuditEntry, type AuditOutcome } from './audit-entries';
+
+export {
+  auditEntry,
+  decisionEntry,
+  statusDedupeKey,
+  type AuditEntry,
+  type AuditFacts,
+  type AuditOutcome,
+} from './audit-entries';
 
 /** Deployment statuses, in lifecycle order. */
 export const DEPLOYMENT_STATUSES = [
@@ -43,6 +53,19 @@ export const DEPLOYMENT_MOVES: { readonly [S in DeploymentStatus]: readonly Depl
   cancelled: [],
 };
 
+/** Release statuses. */
+export const RELEASE_STATUSES = ['pending', 'in_progress', 'succeeded', 'failed', 'cancelled'] as const;
+export type ReleaseStatus = (typeof RELEASE_STATUSES)[number];
+
+/** Where each release status may go. */
+export const RELEASE_MOVES: { readonly [S in ReleaseStatus]: readonly ReleaseStatus[] } = {
+  pending: ['in_progress', 'failed', 'cancelled'],
+  in_progress: ['succeeded', 'failed', 'cancelled'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+};
+
 /** Where each environment status may go. */
 export const ENVIRONMENT_MOVES: { readonly [S in EnvironmentStatus]: readonly EnvironmentStatus[] } = {
   provisioning: ['ready', 'failed'],
@@ -69,24 +92,6 @@ export interface TimelineEntry {
   at: string;
   actor?: string;
   detail?: string;
-}
-
-/** Outcome of an audit entry. */
-export type AuditOutcome = 'success' | 'denied' | 'violation' | 'failure';
-
-/** An audit entry as the `audit_log` table stores it (the ORM entity has these fields). */
-export interface AuditEntry {
-  at: Date;
-  actor: string;
-  actorRoles: string[];
-  action: string;
-  outcome: AuditOutcome;
-  targetType: string;
-  targetId: string | null;
-  team: string | null;
-  correlationId: string | null;
-  details: Record<string, unknown>;
-  dedupeKey: string | null;
 }
 
 /** Who makes a move, and what they say about it. */
@@ -144,42 +149,6 @@ export interface EnvironmentRecord {
 /** True when the table allows a deployment to move from `from` to `to`. */
 export function canMoveDeployment(from: DeploymentStatus, to: DeploymentStatus): boolean {
   return DEPLOYMENT_MOVES[from].includes(to);
-}
-
-/** The dedupe key of a status change: one entry per job and status, however often a step repeats. */
-export const statusDedupeKey = (jobId: string, to: string): string => `${jobId}:status:${to}`;
-
-function moveEntry(
-  kind: 'deployment' | 'environment',
-  id: number,
-  team: string | null,
-  jobId: string,
-  from: string,
-  to: string,
-  outcome: AuditOutcome,
-  facts: MoveFacts,
-  at: Date,
-): AuditEntry {
-  return {
-    at,
-    actor: facts.actor,
-    actorRoles: [...(facts.actorRoles ?? [])],
-    action: `${kind}.${to}`,
-    outcome,
-    targetType: kind,
-    targetId: String(id),
-    team,
-    correlationId: facts.correlationId,
-    details: {
-      from,
-      to,
-      job_id: jobId,
-      ...(facts.detail ? { detail: facts.detail } : {}),
-      ...(facts.error ? { error: facts.error } : {}),
-      ...facts.context,
-    },
-    dedupeKey: statusDedupeKey(jobId, to),
-  };
 }
 
 /**
@@ -265,60 +234,38 @@ export function moveEnvironment(
   );
 }
 
-/** The pieces of an audit entry that are not a status change (a request, a refusal, a decision). */
-export interface AuditFacts {
-  action: string;
-  outcome: AuditOutcome;
-  targetType: string;
-  targetId?: string | number | null;
-  team?: string | null;
-  details?: Record<string, unknown>;
-  /** Set where a retried step must write its entry once. */
-  dedupeKey?: string | null;
+/** The fields of a release that a move reads and changes. */
+export interface ReleaseRecord {
+  id: number;
+  jobId: string;
+  team: string | null;
+  status: ReleaseStatus;
+  error: string | null;
+  finishedAt: Date | null;
 }
 
-/** Builds an audit entry by the same rule as the moves: who, when, what, on which target, how it ended. */
-export function auditEntry(
-  who: { actor: string; actorRoles?: readonly string[]; correlationId: string | null; at?: Date },
-  facts: AuditFacts,
-): AuditEntry {
-  return {
-    at: who.at ?? new Date(),
-    actor: who.actor,
-    actorRoles: [...(who.actorRoles ?? [])],
-    action: facts.action,
-    outcome: facts.outcome,
-    targetType: facts.targetType,
-    targetId: facts.targetId === undefined || facts.targetId === null ? null : String(facts.targetId),
-    team: facts.team ?? null,
-    correlationId: who.correlationId,
-    details: facts.details ?? {},
-    dedupeKey: facts.dedupeKey ?? null,
-  };
-}
-
-/** The audit entry of one approver's decision on a deployment (written once per approver). */
-export function decisionEntry(
-  d: { id: number; jobId: string; team: string | null },
-  decision: {
-    approver: string;
-    roles: readonly string[];
-    decision: 'approve' | 'reject';
-    comment: string | null;
-    correlationId: string | null;
-  },
-  context: Record<string, unknown> = {},
-): AuditEntry {
-  return auditEntry(
-    { actor: decision.approver, actorRoles: decision.roles, correlationId: decision.correlationId },
-    {
-      action: `deployment.${decision.decision}`,
-      outcome: 'success',
-      targetType: 'deployment',
-      targetId: d.id,
-      team: d.team,
-      details: { ...context, ...(decision.comment ? { comment: decision.comment } : {}) },
-      dedupeKey: `${d.jobId}:decision:${decision.approver}`,
-    },
+/**
+ * Moves a release to `to` (its status, its error, the finish time of an end state) and returns the
+ * audit entry of the move. Throws {@link IllegalTransitionError} for a move the table forbids.
+ */
+export function moveRelease(r: ReleaseRecord, to: ReleaseStatus, facts: MoveFacts): AuditEntry {
+  const from = r.status;
+  if (!RELEASE_MOVES[from].includes(to)) {
+    throw new IllegalTransitionError(`release ${r.id} cannot move from ${from} to ${to}`, { from, to });
+  }
+  const at = facts.at ?? new Date();
+  r.status = to;
+  if (facts.error !== undefined) r.error = facts.error;
+  if (RELEASE_MOVES[to].length === 0) r.finishedAt = at;
+  return moveEntry(
+    'release',
+    r.id,
+    r.team,
+    r.jobId,
+    from,
+    to,
+    to === 'failed' ? 'failure' : 'success',
+    facts,
+    at,
   );
 }

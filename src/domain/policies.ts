@@ -1,34 +1,10 @@
 import { z } from 'zod';
 import type { Violation } from './errors';
+import { durationSeconds, policyDuration } from './durations';
+import { deployFreezeConfig } from './freezes';
 import { findRestrictedKeys } from './restricted-keys';
 
-const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400 };
-const DURATION = /^(\d{1,7})(ms|s|m|h|d)$/;
-// A year: the deployment row keeps the approval timeout in an int column, and no approval waits longer.
-const MAX_DURATION_SECONDS = 31_536_000;
-
-/** The seconds a duration spells, unrounded, or null when it is not one (`"1.5h"`, `1.5`, `"24H"`). */
-function spelledSeconds(value: string | number): number | null {
-  if (typeof value === 'number') return Number.isInteger(value) ? value : null;
-  const m = DURATION.exec(value);
-  return m ? Number(m[1]) * UNIT_SECONDS[m[2]!]! : null;
-}
-
-const inDurationRange = (seconds: number | null): seconds is number =>
-  seconds !== null && seconds >= 1 && seconds <= MAX_DURATION_SECONDS;
-
-/**
- * A policy duration: `"30m"`, `"24h"`, `"7d"`, `"1500ms"` or whole seconds, from 1 s to a year. Below
- * a second is refused rather than rounded up (`"0s"` used to become 1 s without a word).
- */
-export const policyDuration = z
-  .union([z.string(), z.number()])
-  .refine((v) => inDurationRange(spelledSeconds(v)), {
-    message: 'not a duration from 1 s to a year',
-    params: {
-      hint: 'give digits and a unit (ms, s, m, h, d), e.g. "30m", "24h", "7d", "1000ms", or whole seconds from 1 to 31536000',
-    },
-  });
+export { durationSeconds, policyDuration };
 
 /** Config shapes per policy kind; `PUT /api/policies/:name` validates against these. */
 export const POLICY_CONFIG_SCHEMAS = {
@@ -49,14 +25,26 @@ export const POLICY_CONFIG_SCHEMAS = {
     tier: z.string().min(1).max(63),
     required: z.number().int().min(1).max(10),
     timeout: policyDuration,
+    /** Rollbacks into the tier need no approval. */
+    rollbacks_exempt: z.boolean().optional(),
+    /** While a deployment waits, a `deployment.approval_reminder` event at this interval. */
+    remind_every: policyDuration.optional(),
   }),
+  auto_rollback: z.strictObject({ tiers: z.array(z.string().min(1).max(63)).max(10) }),
+  promotion_gates: z.strictObject({
+    gates: z
+      .array(z.strictObject({ tier: z.string().min(1).max(63), soak: policyDuration }))
+      .max(10)
+      .refine((g) => new Set(g.map((x) => x.tier)).size === g.length, 'one gate per tier'),
+  }),
+  deploy_freeze: deployFreezeConfig,
 } as const;
 
 export type PolicyKind = keyof typeof POLICY_CONFIG_SCHEMAS;
 export const POLICY_KINDS = Object.keys(POLICY_CONFIG_SCHEMAS) as PolicyKind[];
 export type PolicyConfig<K extends PolicyKind> = z.infer<(typeof POLICY_CONFIG_SCHEMAS)[K]>;
 
-/** The policies the platform ships with; the first migration seeds them. */
+/** The policies the platform shipped with first; the first migration seeds them (later kinds: their own migrations). */
 export const DEFAULT_POLICIES: { name: PolicyKind; kind: PolicyKind; config: Record<string, unknown> }[] = [
   { name: 'mandatory_tags', kind: 'mandatory_tags', config: { tags: ['owner', 'data_sensitivity'] } },
   {
@@ -88,6 +76,9 @@ export interface PolicySet {
   restrictedKeys: PolicyConfig<'restricted_config_keys'>[];
   promotionOrder: PolicyConfig<'promotion_order'> | null;
   prodApprovals: PolicyConfig<'prod_approvals'> | null;
+  autoRollback: PolicyConfig<'auto_rollback'> | null;
+  promotionGates: PolicyConfig<'promotion_gates'> | null;
+  deployFreeze: PolicyConfig<'deploy_freeze'> | null;
 }
 
 /** Builds a {@link PolicySet} from stored rows, skipping disabled ones and kinds it does not know. */
@@ -98,6 +89,9 @@ export function buildPolicySet(rows: StoredPolicy[]): PolicySet {
     restrictedKeys: [],
     promotionOrder: null,
     prodApprovals: null,
+    autoRollback: null,
+    promotionGates: null,
+    deployFreeze: null,
   };
   for (const row of [...rows].sort((a, b) => a.name.localeCompare(b.name))) {
     if (!row.enabled) continue;
@@ -117,18 +111,20 @@ export function buildPolicySet(rows: StoredPolicy[]): PolicySet {
       case 'prod_approvals':
         set.prodApprovals ??= POLICY_CONFIG_SCHEMAS.prod_approvals.parse(row.config);
         break;
+      case 'auto_rollback':
+        set.autoRollback ??= POLICY_CONFIG_SCHEMAS.auto_rollback.parse(row.config);
+        break;
+      case 'promotion_gates':
+        set.promotionGates ??= POLICY_CONFIG_SCHEMAS.promotion_gates.parse(row.config);
+        break;
+      case 'deploy_freeze':
+        set.deployFreeze ??= POLICY_CONFIG_SCHEMAS.deploy_freeze.parse(row.config);
+        break;
       default:
         break;
     }
   }
   return set;
-}
-
-/** Turns a policy duration (see {@link policyDuration}) into whole seconds; throws for anything else. */
-export function durationSeconds(value: string | number): number {
-  const seconds = spelledSeconds(value);
-  if (!inDurationRange(seconds)) throw new Error(`not a duration between 1 s and a year: ${value}`);
-  return Math.round(seconds);
 }
 
 function restrictedKeyViolations(value: unknown, policies: PolicySet, prefix: string): Violation[] {
@@ -211,35 +207,58 @@ export function prerequisiteTier(tier: string, policies: PolicySet): string | nu
   return index > 0 ? tiers[index - 1]! : null;
 }
 
+/** The soak a version needs in `tier` before it may go on to the next tier (0 when no gate). */
+export function soakSeconds(tier: string, policies: PolicySet): number {
+  const gate = policies.promotionGates?.gates.find((g) => g.tier === tier);
+  return gate ? durationSeconds(gate.soak) : 0;
+}
+
 /**
- * Checks promotion order: `version` may go to `tier` only after it succeeded in the tier before.
- * `succeededTiers` are the tiers where this version of this service succeeded; `candidates` are the
- * service's environments of the prerequisite tier, named in the hint.
+ * Checks promotion order: `version` may go to `tier` only after it succeeded in the tier before,
+ * and (with a promotion gate on that tier) only once it has been succeeded there for the gate's
+ * soak. `succeededSince` is when the version first succeeded in the tier before (null: never);
+ * `candidates` are the service's environments of the prerequisite tier, named in the hint.
  */
 export function checkPromotionOrder(
-  args: { version: string; tier: string; succeededTiers: string[]; candidates: string[] },
+  args: { version: string; tier: string; succeededSince: Date | null; candidates: string[]; now?: Date },
   policies: PolicySet,
 ): Violation | null {
   const before = prerequisiteTier(args.tier, policies);
-  if (before === null || args.succeededTiers.includes(before)) return null;
-  const where =
-    args.candidates.length > 0
-      ? `environment ${args.candidates.map((c) => `'${c}'`).join(' or ')} (tier ${before})`
-      : `an environment of tier '${before}' (provision one first)`;
+  if (before === null) return null;
+  if (args.succeededSince === null) {
+    const where =
+      args.candidates.length > 0
+        ? `environment ${args.candidates.map((c) => `'${c}'`).join(' or ')} (tier ${before})`
+        : `an environment of tier '${before}' (provision one first)`;
+    return {
+      rule: 'promotion_order',
+      field: 'version',
+      message: `version '${args.version}' has not succeeded in tier '${before}', which comes before '${args.tier}'`,
+      hint: `deploy version '${args.version}' to ${where} first`,
+    };
+  }
+  const soak = soakSeconds(before, policies);
+  const ready = new Date(args.succeededSince.getTime() + soak * 1000);
+  if (ready <= (args.now ?? new Date())) return null;
   return {
     rule: 'promotion_order',
     field: 'version',
-    message: `version '${args.version}' has not succeeded in tier '${before}', which comes before '${args.tier}'`,
-    hint: `deploy version '${args.version}' to ${where} first`,
+    message: `version '${args.version}' has soaked in tier '${before}' since ${args.succeededSince.toISOString()}; the promotion gate asks for ${soak}s: it may go to '${args.tier}' from ${ready.toISOString()}`,
+    hint: `wait until ${ready.toISOString()}, or release it (POST /api/services/:id/releases waits for the soak)`,
   };
 }
 
-/** Approval requirements for a deployment to `tier`: how many, and how long to wait. */
+/**
+ * Approval requirements for a deployment to `tier`: how many, and how long to wait. A rollback
+ * needs none when the rule exempts rollbacks.
+ */
 export function approvalRequirement(
   tier: string,
   policies: PolicySet,
+  kind: 'deploy' | 'rollback' = 'deploy',
 ): { required: number; timeoutSeconds: number } {
   const rule = policies.prodApprovals;
   if (!rule || rule.tier !== tier) return { required: 0, timeoutSeconds: 0 };
+  if (kind === 'rollback' && rule.rollbacks_exempt) return { required: 0, timeoutSeconds: 0 };
   return { required: rule.required, timeoutSeconds: durationSeconds(rule.timeout) };
 }

@@ -4,7 +4,7 @@
  * (the webhook body; a command's stdin). Pure: the API validates with it, the worker builds with it.
  */
 import { z } from 'zod';
-import { durationSeconds, policyDuration } from './policies';
+import { durationSeconds, policyDuration } from './durations';
 
 /** The kinds of target. */
 export const TARGET_KINDS = ['simulated', 'webhook', 'command'] as const;

@@ -1,5 +1,5 @@
 /** Jobs: the Temporal runs behind provisioning and deployments, joined with their rows. */
-import { Deployment, Environment, JobOutput } from '../domain/entities';
+import { Deployment, Environment, JobOutput, Release } from '../domain/entities';
 import { NotFoundError } from '../domain/errors';
 import { ACTIVE_DEPLOYMENT_STATUSES } from '../domain/lifecycle';
 import type { ServiceDeps } from './service-deps';
@@ -10,9 +10,9 @@ export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'term
 /** A job as the API shows it (before serialization). */
 export interface JobView {
   jobId: string;
-  kind: 'deployment' | 'provisioning';
+  kind: 'deployment' | 'provisioning' | 'release';
   status: JobStatus;
-  resource: { type: 'deployment' | 'environment'; id: number };
+  resource: { type: 'deployment' | 'environment' | 'release'; id: number };
   resourceStatus: string;
   startedAt: Date | null;
   closedAt: Date | null;
@@ -24,31 +24,48 @@ export interface JobView {
 function statusFromRow(row: { status: string }): JobStatus {
   if (row.status === 'succeeded' || row.status === 'ready') return 'completed';
   if (row.status === 'cancelled') return 'cancelled';
-  if (row.status === 'provisioning' || (ACTIVE_DEPLOYMENT_STATUSES as readonly string[]).includes(row.status))
+  if (
+    row.status === 'provisioning' ||
+    row.status === 'in_progress' ||
+    (ACTIVE_DEPLOYMENT_STATUSES as readonly string[]).includes(row.status)
+  )
     return 'running';
   return 'failed';
 }
 
-/** A job by its id: Temporal's view of the run when it has one, else the row's. */
-export async function getJob(deps: ServiceDeps, jobId: string): Promise<JobView> {
+/** The row behind a job id: a deployment, an environment (provisioning) or a release. */
+async function jobRow(deps: ServiceDeps, jobId: string) {
   const em = deps.orm.em.fork();
   const deployment = await em.findOne(Deployment, { jobId });
-  const environment = deployment ? null : await em.findOne(Environment, { jobId });
-  const row = deployment ?? environment;
-  if (!row) throw new NotFoundError(`job ${jobId} does not exist`);
+  if (deployment)
+    return {
+      kind: 'deployment' as const,
+      type: 'deployment' as const,
+      row: deployment,
+      closedAt: deployment.finishedAt,
+    };
+  const environment = await em.findOne(Environment, { jobId });
+  if (environment)
+    return {
+      kind: 'provisioning' as const,
+      type: 'environment' as const,
+      row: environment,
+      closedAt: environment.status === 'provisioning' ? null : environment.updatedAt,
+    };
+  const release = await em.findOne(Release, { jobId });
+  if (release)
+    return { kind: 'release' as const, type: 'release' as const, row: release, closedAt: release.finishedAt };
+  throw new NotFoundError(`job ${jobId} does not exist`);
+}
+
+/** A job by its id: Temporal's view of the run when it has one, else the row's. */
+export async function getJob(deps: ServiceDeps, jobId: string): Promise<JobView> {
+  const { kind, type, row, closedAt } = await jobRow(deps, jobId);
   const description = await deps.jobs.describe(jobId);
-  const fromRow = {
-    status: statusFromRow(row),
-    startedAt: row.createdAt,
-    closedAt: deployment
-      ? deployment.finishedAt
-      : environment!.status === 'provisioning'
-        ? null
-        : environment!.updatedAt,
-  };
+  const fromRow = { status: statusFromRow(row), startedAt: row.createdAt, closedAt };
   return {
     jobId,
-    kind: deployment ? 'deployment' : 'provisioning',
+    kind,
     ...(description
       ? {
           status: description.status.name.toLowerCase() as JobStatus,
@@ -56,9 +73,7 @@ export async function getJob(deps: ServiceDeps, jobId: string): Promise<JobView>
           closedAt: description.closeTime ?? null,
         }
       : fromRow),
-    resource: deployment
-      ? { type: 'deployment', id: deployment.id }
-      : { type: 'environment', id: environment!.id },
+    resource: { type, id: row.id },
     resourceStatus: row.status,
     error: row.error,
     source: description ? 'temporal' : 'database',
@@ -67,8 +82,6 @@ export async function getJob(deps: ServiceDeps, jobId: string): Promise<JobView>
 
 /** The kept output of a job's command (empty when it has none); 404 for no such job. */
 export async function getJobOutput(deps: ServiceDeps, jobId: string): Promise<string> {
-  const em = deps.orm.em.fork();
-  const known = (await em.count(Deployment, { jobId })) + (await em.count(Environment, { jobId }));
-  if (known === 0) throw new NotFoundError(`job ${jobId} does not exist`);
-  return (await em.findOne(JobOutput, { jobId }))?.content ?? '';
+  await jobRow(deps, jobId);
+  return (await deps.orm.em.fork().findOne(JobOutput, { jobId }))?.content ?? '';
 }

@@ -3,6 +3,7 @@ import { rowsAfter } from '../db/keyset';
 import { Environment, PlatformPolicy, Service } from '../domain/entities';
 import { InputError, NotFoundError, type Violation } from '../domain/errors';
 import { loadPolicies } from '../domain/deployment-rules';
+import { freezeHolding, freezeViolation } from '../domain/freezes';
 import { canManagePolicies } from '../domain/rbac';
 import { deny, recordIn } from './audit-trail';
 import type { Caller } from './caller';
@@ -104,5 +105,9 @@ export async function dryRun(deps: ServiceDeps, question: DryRun): Promise<Viola
     default:
       change = question;
   }
-  return evaluate(em, policies, change);
+  const violations = await evaluate(em, policies, change);
+  // A deploy freeze refuses the trigger with 409; the dry run reports it beside the rest.
+  const tier = change.action === 'deployment.create' ? change.target?.tier : undefined;
+  const freeze = tier === undefined ? null : freezeHolding(policies.deployFreeze, tier, 'deploy', new Date());
+  return freeze ? [...violations, freezeViolation(tier!, freeze)] : violations;
 }

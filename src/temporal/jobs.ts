@@ -16,20 +16,22 @@ import { workflowStartFailures } from '../metrics';
 import { isUnavailable } from '../unavailable';
 import {
   FAILURE_TYPES,
-  SEARCH_ATTRIBUTES,
   WORKFLOW_TYPES,
   decideUpdate,
+  jobSearchAttributes,
   targetReportSignal,
   type DecisionInput,
   type TargetReport,
   type DeployInput,
   type ProvisionInput,
+  type ReleaseInput,
 } from '../workflows/contract';
 
 /** What a job's run is started with. */
 export type JobStart =
   | { kind: 'provisioning'; input: ProvisionInput; summary: string }
-  | { kind: 'deployment'; input: DeployInput; summary: string };
+  | { kind: 'deployment'; input: DeployInput; summary: string }
+  | { kind: 'release'; input: ReleaseInput; summary: string };
 
 /** Jobs as Temporal runs them. */
 export interface TemporalJobs {
@@ -71,16 +73,8 @@ export function temporalJobs(temporal: Client, config: Config, logger: Logger): 
   return {
     async start(jobId, start, correlationId) {
       const i = start.input;
-      const attributes = [
-        { key: SEARCH_ATTRIBUTES.kind, value: start.kind },
-        { key: SEARCH_ATTRIBUTES.service, value: i.service },
-        { key: SEARCH_ATTRIBUTES.environment, value: i.environment },
-        { key: SEARCH_ATTRIBUTES.tier, value: i.tier },
-        { key: SEARCH_ATTRIBUTES.status, value: start.kind === 'deployment' ? 'pending' : 'provisioning' },
-        ...(i.team ? [{ key: SEARCH_ATTRIBUTES.team, value: i.team }] : []),
-        ...('version' in i ? [{ key: SEARCH_ATTRIBUTES.version, value: i.version }] : []),
-        ...(i.target ? [{ key: SEARCH_ATTRIBUTES.target, value: i.target }] : []),
-      ];
+      const status = start.kind === 'deployment' || start.kind === 'release' ? 'pending' : 'provisioning';
+      const attributes = jobSearchAttributes(start.kind, i, status);
       const common = {
         taskQueue: config.TEMPORAL_TASK_QUEUE,
         workflowId: jobId,
@@ -94,6 +88,8 @@ export function temporalJobs(temporal: Client, config: Config, logger: Logger): 
       try {
         if (start.kind === 'deployment')
           await temporal.workflow.start(WORKFLOW_TYPES.deploy, { ...common, args: [start.input] });
+        else if (start.kind === 'release')
+          await temporal.workflow.start(WORKFLOW_TYPES.release, { ...common, args: [start.input] });
         else await temporal.workflow.start(WORKFLOW_TYPES.provision, { ...common, args: [start.input] });
       } catch (err) {
         // A closed run with this ID means the job was started before: nothing to do.

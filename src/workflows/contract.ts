@@ -25,7 +25,11 @@ export const SEARCH_ATTRIBUTE_NAMES = Object.values(SEARCH_ATTRIBUTES).map((k) =
 export const CORRELATION_HEADER = 'idp-correlation-id';
 
 /** Workflow type names, as registered by the worker. */
-export const WORKFLOW_TYPES = { provision: 'provisionEnvironment', deploy: 'deployVersion' } as const;
+export const WORKFLOW_TYPES = {
+  provision: 'provisionEnvironment',
+  deploy: 'deployVersion',
+  release: 'releaseVersion',
+} as const;
 
 /** Input of {@link WORKFLOW_TYPES.provision}. */
 export interface ProvisionInput {
@@ -50,6 +54,59 @@ export interface DeployInput {
   requestedBy: string;
   /** The deployment's target (absent in runs started before targets). */
   target?: string;
+}
+
+/** Input of {@link WORKFLOW_TYPES.release}. */
+export interface ReleaseInput {
+  releaseId: number;
+  service: string;
+  version: string;
+  team: string | null;
+  requestedBy: string;
+}
+
+/** A deployment a run starts as a child (a release's stage, an automatic rollback): its row exists. */
+export interface DeploymentStart {
+  deploymentId: number;
+  jobId: string;
+  input: DeployInput;
+  summary: string;
+}
+
+/** What a release run reads first: its stages, in order, and the soak after each tier (seconds). */
+export interface ReleasePlan {
+  stages: { tier: string; environments: { id: number; name: string }[]; soakAfterSeconds: number }[];
+  /** The stages that ended already (a run that continued as new), by index. */
+  done: number;
+}
+
+/** The search attributes a job's run starts with (all Keyword), from its input. */
+export function jobSearchAttributes(
+  kind: 'deployment' | 'provisioning' | 'release',
+  i: {
+    service: string;
+    team: string | null;
+    environment?: string;
+    tier?: string;
+    version?: string;
+    target?: string;
+  },
+  status: string,
+) {
+  const keyword = (
+    key: (typeof SEARCH_ATTRIBUTES)[keyof typeof SEARCH_ATTRIBUTES],
+    value: string | undefined,
+  ) => (value === undefined ? [] : [{ key, value }]);
+  return [
+    ...keyword(SEARCH_ATTRIBUTES.kind, kind),
+    ...keyword(SEARCH_ATTRIBUTES.service, i.service),
+    ...keyword(SEARCH_ATTRIBUTES.environment, i.environment),
+    ...keyword(SEARCH_ATTRIBUTES.tier, i.tier),
+    ...keyword(SEARCH_ATTRIBUTES.status, status),
+    ...keyword(SEARCH_ATTRIBUTES.team, i.team ?? undefined),
+    ...keyword(SEARCH_ATTRIBUTES.version, i.version),
+    ...keyword(SEARCH_ATTRIBUTES.target, i.target),
+  ];
 }
 
 /** An approver's decision, checked by the API and again by the workflow. */
@@ -141,6 +198,7 @@ export const FAILURE_TYPES = {
   provisionFailed: 'ProvisioningFailed',
   decisionRefused: 'DecisionRefused',
   verificationFailed: 'VerificationFailed',
+  releaseFailed: 'ReleaseFailed',
 } as const;
 
 const slug = (s: string): string => s.toLowerCase().replace(/[^a-z0-9-]+/g, '-');
@@ -160,6 +218,11 @@ export function provisionJobId(service: string, environment: string, n: number):
 /** The job id (workflow ID) of a deployment: `deploy-<service>-<env>-<n>`, n being the deployment's id. */
 export function deployJobId(service: string, environment: string, n: number): string {
   return `deploy-${slug(service)}-${slug(environment)}-${n}`;
+}
+
+/** The job id (workflow ID) of a release: `release-<service>-<n>`, n being the release's id. */
+export function releaseJobId(service: string, n: number): string {
+  return `release-${slug(service)}-${n}`;
 }
 
 /** The message of an activity failure's cause (what the driver said), or of the error itself. */

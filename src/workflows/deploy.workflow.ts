@@ -2,6 +2,7 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
+  ParentClosePolicy,
   allHandlersFinished,
   condition,
   isCancellation,
@@ -10,6 +11,7 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
+  sleep,
   upsertMemo,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -37,6 +39,7 @@ import {
   type Reports,
 } from './delivery';
 import { DB_STEP, DRIVER_STEP } from './presets';
+import { startDeploymentChild } from './release.workflow';
 
 // Read through a function: TypeScript would otherwise keep the status narrowed across awaits.
 const currentStatus = (s: DeploymentState): DeploymentStatus => s.status;
@@ -50,6 +53,12 @@ const remoteDb = proxyActivities<Activities>(DB_STEP);
 // round trips instead of seven (see BENCHMARKS.md). They are idempotent, so the rare re-run of a
 // local activity whose workflow task failed is harmless.
 const localDb = proxyLocalActivities<Activities>(DB_STEP);
+
+/** Patch id: a deploy freeze is checked again right before the rollout, and waited out. */
+export const FREEZE_RECHECK = 'deploy-freeze-recheck';
+
+/** Patch id: a rollout that failed in an `auto_rollback` tier starts its rollback. */
+export const AUTO_ROLLBACK = 'deploy-auto-rollback';
 
 /** Patch id: the database steps of deployVersion run as local activities. */
 export const LOCAL_DB_STEPS = 'deploy-db-steps-local';
@@ -199,7 +208,11 @@ async function rollOutSimulated(run: Run): Promise<void> {
   }
 }
 
-/** Records `failed` from `from` and ends the run with a failure of `type`. */
+/**
+ * Records `failed` from `from`, starts the automatic rollback when one is due (a child that
+ * outlives this run: it is in this run's history, so a crash between the two still starts it, once),
+ * and ends the run with a failure of `type`.
+ */
 async function failFrom(
   run: Run,
   from: DeploymentStatus,
@@ -211,10 +224,30 @@ async function failFrom(
   run.apply({
     status: await run.db.transitionDeployment(id, [from], 'failed', message, { actor: actor ?? undefined }),
   });
+  if (patched(AUTO_ROLLBACK)) {
+    const rollback = await run.db.startAutoRollback(id);
+    if (rollback) await startDeploymentChild(rollback, ParentClosePolicy.ABANDON);
+  }
   throw ApplicationFailure.nonRetryable(
     type === FAILURE_TYPES.deployFailed ? `deployment failed: ${message}` : message,
     type,
   );
+}
+
+/** Waits, durably, while a deploy freeze holds the tier (a timeline entry says until when). */
+async function waitOutFreezes(run: Run): Promise<void> {
+  if (!patched(FREEZE_RECHECK)) return;
+  const id = run.input.deploymentId;
+  for (;;) {
+    const freeze = await run.db.freezeCheck(id);
+    if (!freeze) return;
+    await run.db.noteDeploymentWait(
+      id,
+      `freeze:${freeze.window}:${freeze.until}`,
+      `waiting for deploy freeze '${freeze.window}' to end at ${freeze.until}`,
+    );
+    await sleep(Math.max(1000, Date.parse(freeze.until) - Date.now()));
+  }
 }
 
 /**
@@ -223,6 +256,7 @@ async function failFrom(
  */
 async function rollOut(run: Run): Promise<void> {
   if (!patched(DELIVERY_TARGETS)) return rollOutSimulated(run);
+  await waitOutFreezes(run);
   const id = run.input.deploymentId;
   const job: JobRef = { type: 'deployment', id };
   const plan = (run.plan = await run.db.planDelivery(job));

@@ -1,3 +1,4 @@
 /** The workflows the worker registers (the bundle's entry point). */
 export { deployVersion } from './deploy.workflow';
 export { provisionEnvironment } from './provision.workflow';
+export { releaseVersion } from './release.workflow';

@@ -6,6 +6,7 @@ import type {
   ActivityInput,
   LocalActivityInput,
   Next,
+  StartChildWorkflowExecutionInput,
   WorkflowExecuteInput,
   WorkflowInboundCallsInterceptor,
   WorkflowInterceptors,
@@ -36,6 +37,13 @@ class CorrelationOutbound implements WorkflowOutboundCallsInterceptor {
   async scheduleActivity(
     input: ActivityInput,
     next: Next<WorkflowOutboundCallsInterceptor, 'scheduleActivity'>,
+  ) {
+    return next(withCorrelation(input));
+  }
+
+  async startChildWorkflowExecution(
+    input: StartChildWorkflowExecutionInput,
+    next: Next<WorkflowOutboundCallsInterceptor, 'startChildWorkflowExecution'>,
   ) {
     return next(withCorrelation(input));
   }

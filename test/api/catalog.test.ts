@@ -256,11 +256,19 @@ describe('policies', () => {
     const res = await stack.http.get('/api/policies').set(auth(admin));
     expect(res.body.items.map((p: { name: string }) => p.name).sort()).toEqual([
       'allowed_values',
+      'auto_rollback',
+      'deploy_freeze',
       'mandatory_tags',
       'prod_approvals',
+      'promotion_gates',
       'promotion_order',
       'restricted_config_keys',
     ]);
+    // The v2 kinds as the contract seeds them.
+    const byName = Object.fromEntries(res.body.items.map((p: { name: string }) => [p.name, p]));
+    expect(byName['auto_rollback']).toMatchObject({ enabled: false, config: { tiers: ['prod'] } });
+    expect(byName['promotion_gates']).toMatchObject({ enabled: true, config: { gates: [] } });
+    expect(byName['deploy_freeze']).toMatchObject({ enabled: false, config: { windows: [], tiers: [] } });
   });
 
   it('evaluates without changing anything', async () => {

@@ -10,11 +10,12 @@ import { DEFAULT_POLICIES } from '../../src/domain/policies';
 
 const TABLES = ['approval', 'audit_log', 'deployment', 'environment', 'platform_policy', 'service', 'team'];
 /** The tables once every migration ran. */
-const ALL_TABLES = [...TABLES, 'callback_receipt', 'job_output', 'target'].sort();
+const ALL_TABLES = [...TABLES, 'callback_receipt', 'job_output', 'release', 'target'].sort();
 const ALL_MIGRATIONS = [
   'Migration20261125000001_initial',
   'Migration20261201000001_policy_durations',
   'Migration20261203000001_delivery_targets',
+  'Migration20261203000002_releases',
 ];
 
 const adminUrl = process.env['IDP_TEST_PG_ADMIN_URL']!;
@@ -145,15 +146,46 @@ describe('migrations on an empty database', () => {
       `insert into environment (id, service_id, name, tier, status, config, job_id, created_by, created_at, updated_at)
        values (90, 90, 'dev', 'dev', 'ready', '{}', 'job-old', 'alice', now(), now())`,
     );
-    const applied = await orm!.getMigrator().up();
+    const applied = await orm!.getMigrator().up({ to: 'Migration20261203000001_delivery_targets' });
     expect(applied.map((m) => m.name)).toEqual(['Migration20261203000001_delivery_targets']);
-    expect(await tables()).toEqual(ALL_TABLES);
     const targets = await db!.query('select name, kind, config, secret from target');
     expect(targets.rows).toEqual([{ name: 'simulated', kind: 'simulated', config: {}, secret: null }]);
     const env = await db!.query('select target, verification, external_url from environment where id = 90');
     expect(env.rows).toEqual([{ target: 'simulated', verification: null, external_url: null }]);
     await db!.query('delete from environment where id = 90');
     await db!.query('delete from service where id = 90');
+  });
+
+  it('the releases migration adds the release table and seeds the three v2 policies as the contract says', async () => {
+    const applied = await orm!.getMigrator().up();
+    expect(applied.map((m) => m.name)).toEqual(['Migration20261203000002_releases']);
+    expect(await tables()).toEqual(ALL_TABLES);
+    const rows = (await policies()).filter((p) =>
+      ['auto_rollback', 'promotion_gates', 'deploy_freeze'].includes(p.name),
+    );
+    expect(rows).toEqual([
+      {
+        name: 'auto_rollback',
+        kind: 'auto_rollback',
+        enabled: false,
+        config: { tiers: ['prod'] },
+        updated_by: 'system',
+      },
+      {
+        name: 'deploy_freeze',
+        kind: 'deploy_freeze',
+        enabled: false,
+        config: { windows: [], tiers: [] },
+        updated_by: 'system',
+      },
+      {
+        name: 'promotion_gates',
+        kind: 'promotion_gates',
+        enabled: true,
+        config: { gates: [] },
+        updated_by: 'system',
+      },
+    ]);
   });
 
   it('up creates the environment lock as a partial unique index on deployment', async () => {
@@ -272,13 +304,13 @@ describe('migrations on an empty database', () => {
     const applied = await orm!.getMigrator().up();
     expect(applied.map((m) => m.name)).toEqual(ALL_MIGRATIONS);
     expect(await tables()).toEqual(ALL_TABLES);
-    expect(await policies()).toHaveLength(5);
+    expect(await policies()).toHaveLength(8);
     const lock = await db!.query(
       `select indexdef from pg_indexes where indexname = 'deployment_environment_active_lock'`,
     );
     expect(lock.rows[0]?.indexdef).toContain('WHERE');
     // and a second up is a no-op
     expect(await orm!.getMigrator().up()).toEqual([]);
-    expect(await policies()).toHaveLength(5);
+    expect(await policies()).toHaveLength(8);
   });
 });

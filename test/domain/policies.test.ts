@@ -9,6 +9,7 @@ import {
   approvalRequirement,
   buildPolicySet,
   checkPromotionOrder,
+  soakSeconds,
   durationSeconds,
   evaluateDeploymentConfig,
   evaluateEnvironment,
@@ -463,8 +464,12 @@ describe('prerequisiteTier', () => {
 });
 
 describe('checkPromotionOrder', () => {
-  const check = (tier: string, succeededTiers: string[], candidates: string[] = []) =>
-    checkPromotionOrder({ version: '1.2.3', tier, succeededTiers, candidates }, defaults);
+  // The tiers a version succeeded in: when the prerequisite is one of them, it succeeded long ago.
+  const check = (tier: string, succeededTiers: string[], candidates: string[] = []) => {
+    const before = prerequisiteTier(tier, defaults);
+    const succeededSince = before !== null && succeededTiers.includes(before) ? new Date(0) : null;
+    return checkPromotionOrder({ version: '1.2.3', tier, succeededSince, candidates }, defaults);
+  };
 
   it('lets anything go to dev: it has no prerequisite', () => {
     expect(check('dev', [])).toBeNull();
@@ -504,9 +509,49 @@ describe('checkPromotionOrder', () => {
 
   it('does not check without a promotion order policy, or for a tier outside it', () => {
     expect(
-      checkPromotionOrder({ version: '1', tier: 'prod', succeededTiers: [], candidates: [] }, none),
+      checkPromotionOrder({ version: '1', tier: 'prod', succeededSince: null, candidates: [] }, none),
     ).toBeNull();
     expect(check('qa', [])).toBeNull();
+  });
+});
+
+describe('checkPromotionOrder with a promotion gate (soak)', () => {
+  const gated = buildPolicySet([
+    ...DEFAULT_POLICIES.map((p) => ({ ...p, enabled: true })),
+    {
+      name: 'promotion_gates',
+      kind: 'promotion_gates',
+      enabled: true,
+      config: { gates: [{ tier: 'staging', soak: '1h' }] },
+    },
+  ]);
+  const since = new Date('2026-12-01T10:00:00.000Z');
+  const at = (iso: string) =>
+    checkPromotionOrder(
+      { version: '1.2.3', tier: 'prod', succeededSince: since, candidates: [], now: new Date(iso) },
+      gated,
+    );
+
+  it('counts a version as promoted out of a gated tier only once it soaked there, and says from when', () => {
+    expect(at('2026-12-01T10:59:59.999Z')).toEqual({
+      rule: 'promotion_order',
+      field: 'version',
+      message:
+        "version '1.2.3' has soaked in tier 'staging' since 2026-12-01T10:00:00.000Z; the promotion gate asks for 3600s: it may go to 'prod' from 2026-12-01T11:00:00.000Z",
+      hint: 'wait until 2026-12-01T11:00:00.000Z, or release it (POST /api/services/:id/releases waits for the soak)',
+    });
+    expect(at('2026-12-01T11:00:00.000Z')).toBeNull();
+  });
+
+  it('gates only the tier it names: dev to staging needs no soak', () => {
+    expect(
+      checkPromotionOrder(
+        { version: '1', tier: 'staging', succeededSince: new Date(), candidates: [] },
+        gated,
+      ),
+    ).toBeNull();
+    expect(soakSeconds('staging', gated)).toBe(3600);
+    expect(soakSeconds('dev', gated)).toBe(0);
   });
 });
 
@@ -601,6 +646,9 @@ describe('buildPolicySet', () => {
       restrictedKeys: [{ patterns: ['password', 'secret', 'token'] }],
       promotionOrder: { tiers: ['dev', 'staging', 'prod'] },
       prodApprovals: { tier: 'prod', required: 1, timeout: '24h' },
+      autoRollback: null,
+      promotionGates: null,
+      deployFreeze: null,
     });
   });
 
@@ -611,6 +659,32 @@ describe('buildPolicySet', () => {
       restrictedKeys: [],
       promotionOrder: null,
       prodApprovals: null,
+      autoRollback: null,
+      promotionGates: null,
+      deployFreeze: null,
+    });
+  });
+
+  it('builds the v2 kinds: auto_rollback, promotion_gates, deploy_freeze', () => {
+    const set = buildPolicySet([
+      { name: 'auto_rollback', kind: 'auto_rollback', enabled: true, config: { tiers: ['prod'] } },
+      {
+        name: 'promotion_gates',
+        kind: 'promotion_gates',
+        enabled: true,
+        config: { gates: [{ tier: 'staging', soak: '2h' }] },
+      },
+      {
+        name: 'deploy_freeze',
+        kind: 'deploy_freeze',
+        enabled: false,
+        config: { windows: [], tiers: ['prod'] },
+      },
+    ]);
+    expect(set).toMatchObject({
+      autoRollback: { tiers: ['prod'] },
+      promotionGates: { gates: [{ tier: 'staging', soak: '2h' }] },
+      deployFreeze: null,
     });
   });
 

@@ -4,6 +4,9 @@ import { DEFAULT_TARGET } from '../targets';
 import { Environment } from './environment.entity';
 import { Service } from './service.entity';
 
+/** What a deployment is: a rollout of a version, or a rollback to one that ran there before. */
+export type DeploymentKind = 'deploy' | 'rollback';
+
 /** The promotion of one version into one environment, run by one workflow (`jobId`). */
 export class Deployment {
   [OptionalProps]?:
@@ -19,6 +22,11 @@ export class Deployment {
     | 'error'
     | 'target'
     | 'externalUrl'
+    | 'kind'
+    | 'rollbackOf'
+    | 'rolledBackBy'
+    | 'releaseId'
+    | 'freezeOverride'
     | 'createdAt'
     | 'updatedAt'
     | 'finishedAt';
@@ -45,6 +53,16 @@ export class Deployment {
   target: string = DEFAULT_TARGET;
   /** Where the target says the rollout can be seen (its callback's `external_url`). */
   externalUrl: string | null = null;
+  /** `deploy`, or `rollback` (to a version that succeeded in the environment before). */
+  kind: DeploymentKind = 'deploy';
+  /** For a rollback: the deployment it replaces. */
+  rollbackOf: number | null = null;
+  /** The rollback that replaced this deployment, once one was started. */
+  rolledBackBy: number | null = null;
+  /** The release this deployment is a stage of. */
+  releaseId: number | null = null;
+  /** A PLATFORM_ADMIN's reason for deploying through a deploy freeze. */
+  freezeOverride: string | null = null;
   createdAt: Date = new Date();
   updatedAt: Date = new Date();
   finishedAt: Date | null = null;
@@ -75,6 +93,11 @@ export const DeploymentSchema = new EntitySchema<Deployment>({
     error: { type: 'text', nullable: true },
     target: { type: 'string', length: 63 },
     externalUrl: { type: 'text', nullable: true },
+    kind: { type: 'string', length: 20 },
+    rollbackOf: { type: 'integer', nullable: true },
+    rolledBackBy: { type: 'integer', nullable: true },
+    releaseId: { type: 'integer', nullable: true },
+    freezeOverride: { type: 'text', nullable: true },
     createdAt: { type: 'datetime', length: 6 },
     updatedAt: { type: 'datetime', length: 6, onUpdate: () => new Date() },
     finishedAt: { type: 'datetime', length: 6, nullable: true },

@@ -8,6 +8,7 @@ export * from './audit-log.entity';
 export * from './target.entity';
 export * from './job-output.entity';
 export * from './callback-receipt.entity';
+export * from './release.entity';
 import { ApprovalSchema } from './approval.entity';
 import { AuditLogSchema } from './audit-log.entity';
 import { DeploymentSchema } from './deployment.entity';
@@ -18,6 +19,7 @@ import { TeamSchema } from './team.entity';
 import { TargetSchema } from './target.entity';
 import { JobOutputSchema } from './job-output.entity';
 import { CallbackReceiptSchema } from './callback-receipt.entity';
+import { ReleaseSchema } from './release.entity';
 
 /** Every entity schema, for the ORM's discovery. */
 export const ENTITY_SCHEMAS = [
@@ -31,4 +33,5 @@ export const ENTITY_SCHEMAS = [
   TargetSchema,
   JobOutputSchema,
   CallbackReceiptSchema,
+  ReleaseSchema,
 ];

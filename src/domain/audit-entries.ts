@@ -1,0 +1,118 @@
+/**
+ * Audit entries: their shape as the `audit_log` table keeps it, and the one rule that builds every
+ * entry — a status change's (through the lifecycle module), a request's, a refusal's, a decision's.
+ */
+import type { MoveFacts } from './lifecycle';
+
+/** Outcome of an audit entry. */
+export type AuditOutcome = 'success' | 'denied' | 'violation' | 'failure';
+
+/** An audit entry as the `audit_log` table stores it (the ORM entity has these fields). */
+export interface AuditEntry {
+  at: Date;
+  actor: string;
+  actorRoles: string[];
+  action: string;
+  outcome: AuditOutcome;
+  targetType: string;
+  targetId: string | null;
+  team: string | null;
+  correlationId: string | null;
+  details: Record<string, unknown>;
+  dedupeKey: string | null;
+}
+
+/** The dedupe key of a status change: one entry per job and status, however often a step repeats. */
+export const statusDedupeKey = (jobId: string, to: string): string => `${jobId}:status:${to}`;
+
+/** The audit entry of a move of a `kind` row from `from` to `to` (the lifecycle module's moves). */
+export function moveEntry(
+  kind: 'deployment' | 'environment' | 'release',
+  id: number,
+  team: string | null,
+  jobId: string,
+  from: string,
+  to: string,
+  outcome: AuditOutcome,
+  facts: MoveFacts,
+  at: Date,
+): AuditEntry {
+  return {
+    at,
+    actor: facts.actor,
+    actorRoles: [...(facts.actorRoles ?? [])],
+    action: `${kind}.${to}`,
+    outcome,
+    targetType: kind,
+    targetId: String(id),
+    team,
+    correlationId: facts.correlationId,
+    details: {
+      from,
+      to,
+      job_id: jobId,
+      ...(facts.detail ? { detail: facts.detail } : {}),
+      ...(facts.error ? { error: facts.error } : {}),
+      ...facts.context,
+    },
+    dedupeKey: statusDedupeKey(jobId, to),
+  };
+}
+
+/** The pieces of an audit entry that are not a status change (a request, a refusal, a decision). */
+export interface AuditFacts {
+  action: string;
+  outcome: AuditOutcome;
+  targetType: string;
+  targetId?: string | number | null;
+  team?: string | null;
+  details?: Record<string, unknown>;
+  /** Set where a retried step must write its entry once. */
+  dedupeKey?: string | null;
+}
+
+/** Builds an audit entry by the same rule as the moves: who, when, what, on which target, how it ended. */
+export function auditEntry(
+  who: { actor: string; actorRoles?: readonly string[]; correlationId: string | null; at?: Date },
+  facts: AuditFacts,
+): AuditEntry {
+  return {
+    at: who.at ?? new Date(),
+    actor: who.actor,
+    actorRoles: [...(who.actorRoles ?? [])],
+    action: facts.action,
+    outcome: facts.outcome,
+    targetType: facts.targetType,
+    targetId: facts.targetId === undefined || facts.targetId === null ? null : String(facts.targetId),
+    team: facts.team ?? null,
+    correlationId: who.correlationId,
+    details: facts.details ?? {},
+    dedupeKey: facts.dedupeKey ?? null,
+  };
+}
+
+/** The audit entry of one approver's decision on a deployment (written once per approver). */
+export function decisionEntry(
+  d: { id: number; jobId: string; team: string | null },
+  decision: {
+    approver: string;
+    roles: readonly string[];
+    decision: 'approve' | 'reject';
+    comment: string | null;
+    correlationId: string | null;
+  },
+  context: Record<string, unknown> = {},
+): AuditEntry {
+  return auditEntry(
+    { actor: decision.approver, actorRoles: decision.roles, correlationId: decision.correlationId },
+    {
+      action: `deployment.${decision.decision}`,
+      outcome: 'success',
+      targetType: 'deployment',
+      targetId: d.id,
+      team: d.team,
+      details: { ...context, ...(decision.comment ? { comment: decision.comment } : {}) },
+      dedupeKey: `${d.jobId}:decision:${decision.approver}`,
+    },
+  );
+}
