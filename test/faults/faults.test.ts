@@ -11,6 +11,7 @@ import { findTemporalCli } from '../../src/dev/temporal-server';
 import { eventually, sleep } from '../support/eventually';
 import {
   createTarget,
+  deploySucceeded,
   promoteToProd,
   provisionOn,
   serviceWithEnvironments,
@@ -328,6 +329,65 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
       await receiver.close();
     }
   });
+
+  it('(f) SIGKILL of the worker right after a failure is recorded: the automatic rollback still happens, once', async () => {
+    const policy = await api.must('GET', '/api/policies?limit=200', 200);
+    const before = policy.items.find((p: { name: string }) => p.name === 'auto_rollback');
+    await api.must('PUT', '/api/policies/auto_rollback', 200, {
+      kind: 'auto_rollback',
+      enabled: true,
+      config: { tiers: ['dev'] },
+    });
+    try {
+      const [f] = await Promise.all([serviceWithEnvironments(api, { name: uniqueName('rollback') })]);
+      await deploySucceeded(api, f!.service.id, f!.envs.dev.id, '1.0.0', STEP_MS);
+      const bad = await triggerDeployment(api, f!.service.id, f!.envs.dev.id, {
+        version: '2.0.0',
+        config: { simulate: { fail: true, delay_ms: 3000 } },
+      });
+      // Watch the row itself, and lose the worker the moment `failed` is on record.
+      await eventually(
+        async () =>
+          (await platform.sql.query('select status from deployment where id = $1', [bad.id])).rows[0]
+            ?.status === 'failed',
+        STEP_MS,
+        'the failure on record',
+        10,
+      );
+      await platform.killWorker();
+      await platform.startWorker();
+      const failed = await eventually(
+        async () => {
+          const d = (await api.call('GET', `/api/deployments/${bad.id}`)).body;
+          return d?.rolled_back_by ? d : undefined;
+        },
+        STEP_MS,
+        'rolled_back_by',
+      );
+      const rollback = await waitForStatus(api, failed.rolled_back_by, 'succeeded', STEP_MS);
+      expect(rollback).toMatchObject({ kind: 'rollback', rollback_of: bad.id, version: '1.0.0' });
+      const count = await platform.sql.query(
+        'select count(*)::int as n from deployment where rollback_of = $1',
+        [bad.id],
+      );
+      expect(count.rows[0].n).toBe(1);
+      await expectSettled(
+        platform.databaseUrl,
+        api,
+        new Map([
+          [bad.id as number, 'failed'],
+          [rollback.id as number, 'succeeded'],
+        ]),
+        platform.logs(),
+      );
+    } finally {
+      await api.must('PUT', '/api/policies/auto_rollback', 200, {
+        kind: before.kind,
+        enabled: before.enabled,
+        config: before.config,
+      });
+    }
+  });
 });
 
 describe('(d) SIGKILL of the whole `npm run dev`', () => {
@@ -372,6 +432,23 @@ describe('(d) SIGKILL of the whole `npm run dev`', () => {
       );
       const prod = await promoteToProd(api, fixtures[0]!, '1.0.0', STEP_MS);
       const rolling = await inFlight(api, [fixtures[1]!], '1.0.0', 5000);
+      // A release in its soak after dev (a promotion gate of 20 s) when everything dies.
+      await api.must('PUT', '/api/policies/promotion_gates', 200, {
+        kind: 'promotion_gates',
+        enabled: true,
+        config: { gates: [{ tier: 'dev', soak: '20s' }] },
+      });
+      const releasing = await serviceWithEnvironments(api, { name: uniqueName('runner-release') });
+      const release = await api.must('POST', `/api/services/${releasing.service.id}/releases`, 202, {
+        version: '2.0.0',
+        through: 'staging',
+      });
+      await eventually(
+        async () =>
+          (await api.call('GET', `/api/releases/${release.id}`)).body?.stages?.[1]?.status === 'soaking',
+        STEP_MS,
+        'the release soaking',
+      );
 
       await runner.kill('SIGKILL');
       // Every process of the group is gone: nothing answers on the API, PostgreSQL or Temporal ports.
@@ -386,7 +463,19 @@ describe('(d) SIGKILL of the whole `npm run dev`', () => {
 
       expect((await api.must('GET', `/api/deployments/${prod}`, 200)).status).toBe('awaiting_approval');
       await approver.must('POST', `/api/deployments/${prod}/approvals`, 202, { decision: 'approve' });
-      const expected = new Map([...rolling, prod].map((id) => [id, 'succeeded']));
+      const resumed = await eventually(
+        async () => {
+          const r = (await api.call('GET', `/api/releases/${release.id}`)).body;
+          return r?.status === 'succeeded' ? r : undefined;
+        },
+        STEP_MS,
+        'the release resumed and finished',
+      );
+      expect(resumed.stages.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'succeeded']);
+      const releaseDeployments: number[] = resumed.stages.map(
+        (s: { deployments: { deployment_id: number }[] }) => s.deployments[0]!.deployment_id,
+      );
+      const expected = new Map([...rolling, prod, ...releaseDeployments].map((id) => [id, 'succeeded']));
       // The API was down (no status at all) while killed; never a 5xx.
       await expectSettled(
         `postgres://postgres:postgres@127.0.0.1:${ports.DEV_PG_PORT}/idp`,
