@@ -349,8 +349,15 @@ describe('docker-compose.yml', () => {
       'idp_approval_wait_seconds',
       'idp_deployments_finished_total',
       'idp_deployments_started_total',
+      'idp_freeze_overrides_total',
+      'idp_freeze_refusals_total',
       'idp_guardrail_violations_total',
       'idp_http_request_duration_seconds',
+      'idp_releases_finished_total',
+      'idp_rollbacks_total',
+      'idp_target_callback_latency_seconds',
+      'idp_target_dispatches_total',
+      'idp_verifications_total',
     ]);
     for (const name of used)
       expect([name, registry.getSingleMetric(name) !== undefined]).toEqual([name, true]);
