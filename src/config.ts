@@ -41,6 +41,8 @@ const envSchema = z
     IDP_ENCRYPTION_KEY: optionalString,
     /** The folder of the executables command targets may run (worker). */
     DRIVER_COMMANDS_DIR: optionalString,
+    /** `off` writes the audit log unchained: only for the benchmark's baseline. */
+    IDP_AUDIT_CHAIN: z.enum(['on', 'off']).default('on'),
   })
   .superRefine((env, ctx) => {
     if (env.JWT_SECRET !== undefined && env.JWT_SECRET.length < 32) {

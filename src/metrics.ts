@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
  * The process's metrics. One registry per process; in `npm run dev` the API and the worker share it,
@@ -112,5 +112,32 @@ export const releasesFinished = new Counter({
   name: 'idp_releases_finished_total',
   help: 'Releases that reached an end state, by outcome',
   labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const eventsWritten = new Counter({
+  name: 'idp_events_written_total',
+  help: 'Events written to the outbox (with their audit entries), by type',
+  labelNames: ['type'] as const,
+  registers: [registry],
+});
+
+export const webhookDeliveries = new Counter({
+  name: 'idp_webhook_deliveries_total',
+  help: 'Attempts to deliver events to webhook subscriptions, by outcome (delivered, retried, failed)',
+  labelNames: ['outcome'] as const,
+  registers: [registry],
+});
+
+export const deliveryLag = new Histogram({
+  name: 'idp_webhook_delivery_lag_seconds',
+  help: 'Time from an event to its delivery to a subscription',
+  buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400],
+  registers: [registry],
+});
+
+export const sseStreams = new Gauge({
+  name: 'idp_sse_streams_open',
+  help: 'Live event streams (GET /api/events) open now',
   registers: [registry],
 });

@@ -44,7 +44,7 @@ export function move(
 ): boolean {
   if (!from.includes(d.status)) return false;
   const previous = d.status;
-  record(em, moveDeployment(d, to, facts));
+  record(em, moveDeployment(d, to, facts), { type: 'deployment', row: d });
   if (isTerminal(to)) deploymentsFinished.inc({ tier: d.tier, outcome: to });
   activityLogger(logger).info({ deployment_id: d.id, from: previous, to }, 'deployment status changed');
   return true;

@@ -50,7 +50,14 @@ export function environmentActivities({ orm, logger, driver }: ActivityDeps) {
         const service = await em.findOneOrFail(Service, env.serviceId);
         const team =
           service.teamId === null ? null : ((await em.findOne(Team, service.teamId))?.name ?? null);
-        record(em, moveEnvironment(env, team, status, moveFacts(SYSTEM_ACTOR, null, error ? { error } : {})));
+        record(
+          em,
+          moveEnvironment(env, team, status, moveFacts(SYSTEM_ACTOR, null, error ? { error } : {})),
+          {
+            type: 'environment',
+            row: env,
+          },
+        );
         activityLogger(logger).info({ environment_id: env.id, status }, 'environment status changed');
         return env.status;
       });

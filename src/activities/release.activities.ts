@@ -96,6 +96,7 @@ export function releaseActivities({ orm, logger }: Pick<ActivityDeps, 'orm' | 'l
     record(
       em,
       moveRelease(r, to, moveFacts(SYSTEM_ACTOR, r.correlationId, error ? { detail: error, error } : {})),
+      { type: 'release', row: r },
     );
     if (to !== 'in_progress') releasesFinished.inc({ outcome: to });
     activityLogger(logger).info({ release_id: r.id, to }, 'release status changed');

@@ -8,7 +8,7 @@ import { insertDeployment } from '../db/deployments';
 import { Deployment, Environment, Service } from '../domain/entities';
 import { loadPolicies } from '../domain/deployment-rules';
 import { freezeHolding } from '../domain/freezes';
-import { noteDeployment } from '../domain/lifecycle';
+import { noteDeployment, rolledBackEntry } from '../domain/lifecycle';
 import { approvalRequirement } from '../domain/policies';
 import { rollbacksStarted } from '../metrics';
 import type { DeploymentStart } from '../workflows/contract';
@@ -78,6 +78,15 @@ async function rollbackOf(em: EntityManager, failed: Deployment): Promise<Deploy
     { reason: `deployment ${failed.id} failed: ${failed.error ?? 'no detail'}`, ...runInfo() },
   );
   failed.rolledBackBy = rollback.id;
+  record(
+    em,
+    rolledBackEntry(failed, rollback, {
+      actor: AUTO_ROLLBACK_ACTOR,
+      correlationId: correlationId(failed.correlationId),
+      context: runInfo(),
+    }),
+    { type: 'deployment', row: failed },
+  );
   return startOf(rollback, service, env);
 }
 

@@ -1,7 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
-import { AuditLog } from '../domain/entities';
+import { recordChange, type Subject } from '../db/changes';
 import type { AuditEntry, MoveFacts } from '../domain/lifecycle';
 import { activityCorrelation } from './correlation';
 
@@ -32,9 +32,12 @@ export function moveFacts(
   return { actor, correlationId: correlationId(fallbackCorrelation), context: runInfo(), ...more };
 }
 
-/** Adds an audit entry to `em`'s unit of work: it commits with the change it records. */
-export function record(em: EntityManager, entry: AuditEntry): void {
-  em.create(AuditLog, entry);
+/**
+ * Records an audit entry (and the event it announces, about `subject`) in `em`'s transaction: it
+ * commits with the change it records (src/db/changes.ts).
+ */
+export function record(em: EntityManager, entry: AuditEntry, subject?: Subject): void {
+  recordChange(em, entry, subject);
 }
 
 /** A logger carrying the running activity's run and correlation id. */

@@ -14,6 +14,7 @@ import { registerTeamRoutes } from './routes/teams.routes';
 import { registerTargetRoutes } from './routes/targets.routes';
 import { registerReleaseRoutes } from './routes/releases.routes';
 import { temporalJobs } from '../temporal/jobs';
+import { changeSettings, configureChanges } from '../db/changes';
 import type { ApiDeps, AppDeps, AppState } from './types';
 
 /**
@@ -22,6 +23,7 @@ import type { ApiDeps, AppDeps, AppState } from './types';
  */
 export function createApp(appDeps: AppDeps): Koa<AppState> {
   const deps: ApiDeps = { ...appDeps, jobs: temporalJobs(appDeps.temporal, appDeps.config, appDeps.logger) };
+  configureChanges(changeSettings(appDeps.config));
   const app = new Koa<AppState>();
   app.proxy = false;
   const router = new Router<AppState>({ prefix: '/api' });

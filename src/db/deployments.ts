@@ -4,7 +4,8 @@
  * first (the job id ends in it), `pending`, the timeline's first entry.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { AuditLog, Deployment, type DeploymentKind } from '../domain/entities';
+import { Deployment, type DeploymentKind } from '../domain/entities';
+import { recordChange } from './changes';
 import { auditEntry } from '../domain/lifecycle';
 import { deployJobId } from '../workflows/contract';
 import { nextId } from './next-id';
@@ -72,8 +73,8 @@ export async function insertDeployment(
     createdAt: now,
     updatedAt: now,
   });
-  tx.create(
-    AuditLog,
+  recordChange(
+    tx,
     auditEntry(
       { ...who, at: now },
       {
@@ -94,6 +95,7 @@ export async function insertDeployment(
         },
       },
     ),
+    { type: 'deployment', row: created },
   );
   return created;
 }

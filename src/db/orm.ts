@@ -2,12 +2,15 @@ import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
 import { MIGRATIONS } from '../../migrations';
 import { ENTITY_SCHEMAS } from '../domain/entities';
+import { changesSubscriber } from './changes';
 
 /** The MikroORM options for the platform's PostgreSQL database at `url`. */
 export function ormOptions(url: string, poolMax = 10): Options {
   return defineConfig({
     clientUrl: url,
     entities: ENTITY_SCHEMAS,
+    // Audit entries and events are written by this subscriber, right before each commit.
+    subscribers: [changesSubscriber],
     extensions: [Migrator],
     discovery: { warnWhenNoEntities: false },
     forceUtcTimezone: true,

@@ -4,7 +4,8 @@
  * built by the lifecycle module's rule, with the caller as the actor.
  */
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
-import { AuditLog, Deployment, Service, Team } from '../domain/entities';
+import { recordChange, type Subject } from '../db/changes';
+import { Deployment, Service, Team } from '../domain/entities';
 import { GuardrailError, NotAllowedError, type Violation } from '../domain/errors';
 import { auditEntry, type AuditFacts } from '../domain/lifecycle';
 import type { PolicySet } from '../domain/policies';
@@ -19,9 +20,9 @@ export const byCaller = (caller: Pick<Caller, 'actor' | 'correlationId'>) => ({
   correlationId: caller.correlationId,
 });
 
-/** Adds the caller's audit entry to `em`'s unit of work: it commits with the change it records. */
-export function recordIn(em: EntityManager, caller: Caller, facts: AuditFacts): void {
-  em.create(AuditLog, auditEntry(byCaller(caller), facts));
+/** Records the caller's audit entry in `em`'s transaction: it commits with the change it records. */
+export function recordIn(em: EntityManager, caller: Caller, facts: AuditFacts, subject?: Subject): void {
+  recordChange(em, auditEntry(byCaller(caller), facts), subject);
 }
 
 /** Writes the caller's audit entry on its own (a refusal, or a request whose change is elsewhere). */

@@ -1,6 +1,7 @@
 /** Deployments as records: read one or an environment's history, and end one that has no run. */
 import { LockMode } from '@mikro-orm/postgresql';
-import { AuditLog, Approval, Deployment, Environment } from '../domain/entities';
+import { recordChange } from '../db/changes';
+import { Approval, Deployment, Environment } from '../domain/entities';
 import { NotFoundError } from '../domain/errors';
 import { moveDeployment, type DeploymentStatus } from '../domain/lifecycle';
 import { byCaller } from './audit-trail';
@@ -62,7 +63,10 @@ export async function endUnstarted(
   return deps.orm.em.fork().transactional(async (tx) => {
     const d = await tx.findOne(Deployment, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (!d || !from.includes(d.status)) return false;
-    tx.create(AuditLog, moveDeployment(d, to, { ...byCaller(caller), detail, error: detail }));
+    recordChange(tx, moveDeployment(d, to, { ...byCaller(caller), detail, error: detail }), {
+      type: 'deployment',
+      row: d,
+    });
     return true;
   });
 }

@@ -2,7 +2,8 @@
 import { createHash } from 'node:crypto';
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import { nextId } from '../db/next-id';
-import { AuditLog, Deployment, Environment, Release, type ReleaseStage } from '../domain/entities';
+import { recordChange } from '../db/changes';
+import { Deployment, Environment, Release, type ReleaseStage } from '../domain/entities';
 import { ConflictError, InputError, NotFoundError } from '../domain/errors';
 import { loadPolicies } from '../domain/deployment-rules';
 import { moveRelease } from '../domain/lifecycle';
@@ -206,7 +207,10 @@ async function endRelease(
   await deps.orm.em.fork().transactional(async (tx) => {
     const r = await tx.findOneOrFail(Release, id, { lockMode: LockMode.PESSIMISTIC_WRITE });
     if (r.status !== 'pending' && r.status !== 'in_progress') return;
-    tx.create(AuditLog, moveRelease(r, to, { ...byCaller(caller), detail, error: detail }));
+    recordChange(tx, moveRelease(r, to, { ...byCaller(caller), detail, error: detail }), {
+      type: 'release',
+      row: r,
+    });
   });
 }
 

@@ -4,7 +4,8 @@ import { insertDeployment } from '../db/deployments';
 import { Deployment, type Environment } from '../domain/entities';
 import { ConflictError, InputError } from '../domain/errors';
 import { loadPolicies } from '../domain/deployment-rules';
-import { ACTIVE_DEPLOYMENT_STATUSES } from '../domain/lifecycle';
+import { recordChange } from '../db/changes';
+import { ACTIVE_DEPLOYMENT_STATUSES, rolledBackEntry } from '../domain/lifecycle';
 import { approvalRequirement } from '../domain/policies';
 import { canDeploy } from '../domain/rbac';
 import { rollbacksStarted } from '../metrics';
@@ -147,6 +148,10 @@ export async function rollbackEnvironment(
       );
       const replaced = await tx.findOneOrFail(Deployment, current.id);
       replaced.rolledBackBy = created.id;
+      recordChange(tx, rolledBackEntry(replaced, created, byCaller(caller)), {
+        type: 'deployment',
+        row: replaced,
+      });
       return created;
     });
   } catch (err) {

@@ -12,6 +12,7 @@ import { SimulatedDriver } from '../activities/drivers/simulated.driver';
 import type { Driver } from '../activities/drivers/driver';
 import { CORRELATION_HEADER } from '../workflows/contract';
 import { connectionOptions } from '../temporal/connection';
+import { changeSettings, configureChanges } from '../db/changes';
 
 /** Reads the correlation header the workflow copied onto the activity and runs the activity under it. */
 const correlationInterceptor = (): { inbound: ActivityInboundCallsInterceptor } => ({
@@ -46,6 +47,7 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
   const { config, orm, logger } = deps;
   const connection = deps.connection ?? (await NativeConnection.connect(connectionOptions(config)));
   const driver = deps.driver ?? new SimulatedDriver(config.SIMULATED_DELAY_MS);
+  configureChanges(changeSettings(config));
   const bundlePath = prebuiltBundlePath();
   const workflowSource = deps.workflowBundle
     ? { workflowBundle: deps.workflowBundle }

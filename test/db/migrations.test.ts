@@ -10,12 +10,23 @@ import { DEFAULT_POLICIES } from '../../src/domain/policies';
 
 const TABLES = ['approval', 'audit_log', 'deployment', 'environment', 'platform_policy', 'service', 'team'];
 /** The tables once every migration ran. */
-const ALL_TABLES = [...TABLES, 'callback_receipt', 'job_output', 'release', 'target'].sort();
+const ALL_TABLES = [
+  ...TABLES,
+  'audit_chain_head',
+  'callback_receipt',
+  'event',
+  'job_output',
+  'release',
+  'target',
+  'webhook_delivery',
+  'webhook_subscription',
+].sort();
 const ALL_MIGRATIONS = [
   'Migration20261125000001_initial',
   'Migration20261201000001_policy_durations',
   'Migration20261203000001_delivery_targets',
   'Migration20261203000002_releases',
+  'Migration20261203000003_events_and_audit_chain',
 ];
 
 const adminUrl = process.env['IDP_TEST_PG_ADMIN_URL']!;
@@ -157,9 +168,8 @@ describe('migrations on an empty database', () => {
   });
 
   it('the releases migration adds the release table and seeds the three v2 policies as the contract says', async () => {
-    const applied = await orm!.getMigrator().up();
+    const applied = await orm!.getMigrator().up({ to: 'Migration20261203000002_releases' });
     expect(applied.map((m) => m.name)).toEqual(['Migration20261203000002_releases']);
-    expect(await tables()).toEqual(ALL_TABLES);
     const rows = (await policies()).filter((p) =>
       ['auto_rollback', 'promotion_gates', 'deploy_freeze'].includes(p.name),
     );
@@ -186,6 +196,19 @@ describe('migrations on an empty database', () => {
         updated_by: 'system',
       },
     ]);
+  });
+
+  it('the events migration starts the audit chain after the entries already written', async () => {
+    await db!.query(
+      `insert into audit_log (at, actor, actor_roles, action, outcome, target_type, details) values (now(), 'old', '[]', 'x.y', 'success', 'x', '{}')`,
+    );
+    const last = (await db!.query('select max(id)::int as id from audit_log')).rows[0].id as number;
+    const applied = await orm!.getMigrator().up();
+    expect(applied.map((m) => m.name)).toEqual(['Migration20261203000003_events_and_audit_chain']);
+    expect(await tables()).toEqual(ALL_TABLES);
+    const head = await db!.query('select id, last_hash, first_chained_id::int from audit_chain_head');
+    expect(head.rows).toEqual([{ id: 1, last_hash: '0'.repeat(64), first_chained_id: last + 1 }]);
+    await db!.query('delete from audit_log');
   });
 
   it('up creates the environment lock as a partial unique index on deployment', async () => {

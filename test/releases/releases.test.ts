@@ -118,6 +118,8 @@ describe('a release', () => {
       const child = await stack.temporal.workflow.getHandle(d.jobId).describe();
       expect(child.raw.workflowExecutionInfo?.parentExecution?.workflowId).toBe(res.body.job_id);
     }
+    // The row's end commits in the run's last step, a moment before the run sets IdpStatus and closes.
+    await stack.temporal.workflow.getHandle(res.body.job_id).result();
     const parent = await stack.temporal.workflow.getHandle(res.body.job_id).describe();
     expect(parent.searchAttributes['IdpKind']).toEqual(['release']);
     expect(parent.searchAttributes['IdpStatus']).toEqual(['succeeded']);

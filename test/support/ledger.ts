@@ -28,6 +28,8 @@ export interface StatusRecord {
 const REQUESTS = ['deployment.approve', 'deployment.reject', 'deployment.cancel'];
 /** The audit entry of a note on a deployment (a timeline entry that repeats its status: a target's progress, a wait). */
 const NOTE = 'deployment.note';
+/** Entries about a deployment that neither change its status nor are requests: a rollback replaced it, a reminder went out. */
+const FACTS = ['deployment.rolled_back', 'deployment.approval_reminder'];
 
 /**
  * The audit log: the API's `deployment.create` for the first status (pending), then a
@@ -39,7 +41,7 @@ const auditRecord: StatusRecord = {
   async read(sql, ids) {
     const { rows } = await sql.query<{ target_id: string; action: string }>(
       "select target_id, action from audit_log where target_type = 'deployment' and target_id = any($1::text[]) and not (action = any($2::text[])) and outcome <> 'denied'",
-      [ids.map(String), [...REQUESTS, NOTE]],
+      [ids.map(String), [...REQUESTS, NOTE, ...FACTS]],
     );
     const out = new Map<number, string[]>();
     for (const r of rows) {

@@ -5,7 +5,7 @@ import { deploymentHistory, getDeployment, type DeploymentView } from '../../ser
 import { triggerDeployment } from '../../services/deployments.service';
 import { parseWith, route, type Ctx } from '../route';
 import { cancelBody, decisionCreate, deploymentCreate, idParam, idempotencyKey } from '../schemas';
-import { deploymentJson } from '../serializers';
+import { deploymentJson } from '../../views/resources';
 import { decodeCursor, pageQuery, toPage } from '../pagination';
 import type { ApiDeps, AppState } from '../types';
 

@@ -8,7 +8,7 @@ import {
 } from '../../services/environments.service';
 import { route } from '../route';
 import { environmentCreate, environmentPatch, idParam } from '../schemas';
-import { environmentJson } from '../serializers';
+import { environmentJson } from '../../views/resources';
 import { decodeCursor, pageQuery, toPage } from '../pagination';
 import type { ApiDeps, AppState } from '../types';
 

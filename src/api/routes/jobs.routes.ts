@@ -4,7 +4,7 @@ import { callbackBody } from '../../domain/targets';
 import { receiveCallback } from '../../services/callbacks.service';
 import { getJob, getJobOutput } from '../../services/jobs.service';
 import { route } from '../route';
-import { temporalUiUrl } from '../serializers';
+import { temporalUiUrl } from '../../views/resources';
 import type { ApiDeps, AppState } from '../types';
 
 const jobIdParam = z.strictObject({

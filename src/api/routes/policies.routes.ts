@@ -13,7 +13,7 @@ import {
   serviceUpdate,
   slug,
 } from '../schemas';
-import { policyJson } from '../serializers';
+import { policyJson } from '../../views/resources';
 import { pageQuery } from '../pagination';
 import type { ApiDeps, AppState } from '../types';
 

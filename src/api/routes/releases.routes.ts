@@ -11,7 +11,7 @@ import { rollbackEnvironment } from '../../services/rollbacks.service';
 import { decodeCursor, pageQuery, toPage } from '../pagination';
 import { parseWith, route, type Ctx } from '../route';
 import { idParam, idempotencyKey, releaseCreate, rollbackCreate } from '../schemas';
-import { deploymentJson, releaseJson } from '../serializers';
+import { deploymentJson, releaseJson } from '../../views/resources';
 import type { ApiDeps, AppState } from '../types';
 
 /** The request's `Idempotency-Key` header, validated, or null when it sends none. */

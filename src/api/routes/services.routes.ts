@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { listServices, readService, registerService, updateService } from '../../services/services.service';
 import { route } from '../route';
 import { idParam, serviceCreate, serviceUpdate, slug } from '../schemas';
-import { serviceJson } from '../serializers';
+import { serviceJson } from '../../views/resources';
 import { decodeCursor, pageQuery, toPage } from '../pagination';
 import type { ApiDeps, AppState } from '../types';
 

@@ -11,7 +11,7 @@ import {
 import { decodeCursor, pageQuery, toPage } from '../pagination';
 import { route } from '../route';
 import { targetCreate, targetPatch } from '../schemas';
-import { targetJson } from '../serializers';
+import { targetJson } from '../../views/resources';
 import type { ApiDeps, AppState } from '../types';
 
 const ADMIN = ['PLATFORM_ADMIN'] as const;

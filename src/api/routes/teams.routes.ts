@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createTeam, getTeam, listTeams, updateTeam } from '../../services/teams.service';
 import { route } from '../route';
 import { idParam, teamCreate, teamUpdate } from '../schemas';
-import { teamJson } from '../serializers';
+import { teamJson } from '../../views/resources';
 import { decodeCursor, pageQuery, toPage } from '../pagination';
 import type { ApiDeps, AppState } from '../types';
 

@@ -3,7 +3,16 @@ import type { AuditOutcome } from '../lifecycle';
 
 /** One recorded event: who did what to which target, and how it ended. */
 export class AuditLog {
-  [OptionalProps]?: 'at' | 'actorRoles' | 'targetId' | 'team' | 'correlationId' | 'details' | 'dedupeKey';
+  [OptionalProps]?:
+    | 'at'
+    | 'actorRoles'
+    | 'targetId'
+    | 'team'
+    | 'correlationId'
+    | 'details'
+    | 'dedupeKey'
+    | 'prevHash'
+    | 'hash';
   id!: number;
   at: Date = new Date();
   actor!: string;
@@ -17,6 +26,9 @@ export class AuditLog {
   details: Record<string, unknown> = {};
   /** Set by activities so that a retried activity writes its entry once. */
   dedupeKey: string | null = null;
+  /** The chain: the hash of the entry before, and of this entry over it (src/db/audit-chain.ts). */
+  prevHash: string | null = null;
+  hash: string | null = null;
 }
 
 export const AuditLogSchema = new EntitySchema<AuditLog>({
@@ -35,5 +47,7 @@ export const AuditLogSchema = new EntitySchema<AuditLog>({
     correlationId: { type: 'string', length: 128, nullable: true },
     details: { type: 'json' },
     dedupeKey: { type: 'string', length: 255, nullable: true, unique: true },
+    prevHash: { type: 'string', length: 64, nullable: true },
+    hash: { type: 'string', length: 64, nullable: true },
   },
 });

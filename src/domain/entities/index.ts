@@ -9,6 +9,8 @@ export * from './target.entity';
 export * from './job-output.entity';
 export * from './callback-receipt.entity';
 export * from './release.entity';
+export * from './event.entity';
+export * from './webhook.entity';
 import { ApprovalSchema } from './approval.entity';
 import { AuditLogSchema } from './audit-log.entity';
 import { DeploymentSchema } from './deployment.entity';
@@ -20,6 +22,8 @@ import { TargetSchema } from './target.entity';
 import { JobOutputSchema } from './job-output.entity';
 import { CallbackReceiptSchema } from './callback-receipt.entity';
 import { ReleaseSchema } from './release.entity';
+import { AuditChainHeadSchema, PlatformEventSchema } from './event.entity';
+import { WebhookDeliverySchema, WebhookSubscriptionSchema } from './webhook.entity';
 
 /** Every entity schema, for the ORM's discovery. */
 export const ENTITY_SCHEMAS = [
@@ -34,4 +38,8 @@ export const ENTITY_SCHEMAS = [
   JobOutputSchema,
   CallbackReceiptSchema,
   ReleaseSchema,
+  PlatformEventSchema,
+  AuditChainHeadSchema,
+  WebhookSubscriptionSchema,
+  WebhookDeliverySchema,
 ];

@@ -11,10 +11,13 @@ import type {
 } from '../domain/entities';
 import type { Config } from '../config';
 
+/** What a view needs of the configuration: where the Temporal Web UI is. */
+export type ViewSettings = Pick<Config, 'TEMPORAL_UI_URL' | 'TEMPORAL_NAMESPACE'>;
+
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 /** Where a run opens in the Temporal Web UI. */
-export function temporalUiUrl(config: Config, jobId: string): string {
+export function temporalUiUrl(config: ViewSettings, jobId: string): string {
   const base = config.TEMPORAL_UI_URL.replace(/\/+$/, '');
   return `${base}/namespaces/${encodeURIComponent(config.TEMPORAL_NAMESPACE)}/workflows/${encodeURIComponent(jobId)}`;
 }
@@ -36,7 +39,7 @@ export const serviceJson = (s: Service, team: Pick<Team, 'id' | 'name'> | null) 
   updated_at: iso(s.updatedAt),
 });
 
-export const environmentJson = (e: Environment, config: Config) => ({
+export const environmentJson = (e: Environment, config: ViewSettings) => ({
   id: e.id,
   service_id: e.serviceId,
   name: e.name,
@@ -53,14 +56,18 @@ export const environmentJson = (e: Environment, config: Config) => ({
   temporal_ui_url: temporalUiUrl(config, e.jobId),
 });
 
-export const approvalJson = (a: Approval) => ({
+export const approvalJson = (a: Pick<Approval, 'approver' | 'decision' | 'comment' | 'at'>) => ({
   approver: a.approver,
   decision: a.decision,
   comment: a.comment,
   at: iso(a.at),
 });
 
-export const deploymentJson = (d: Deployment, approvals: Approval[], config: Config) => ({
+export const deploymentJson = (
+  d: Deployment,
+  approvals: Pick<Approval, 'approver' | 'decision' | 'comment' | 'at'>[],
+  config: ViewSettings,
+) => ({
   id: d.id,
   job_id: d.jobId,
   service_id: d.serviceId,
@@ -110,6 +117,8 @@ export const auditJson = (a: AuditLog) => ({
   team: a.team,
   correlation_id: a.correlationId,
   details: a.details,
+  prev_hash: a.prevHash,
+  hash: a.hash,
 });
 
 /** A target as anyone may read it: never its secret. */
@@ -123,7 +132,7 @@ export const targetJson = (t: Target) => ({
 });
 
 /** A release, each deployment of its stages with its live status. */
-export const releaseJson = (r: Release, statuses: Map<number, string>, config: Config) => ({
+export const releaseJson = (r: Release, statuses: Map<number, string>, config: ViewSettings) => ({
   id: r.id,
   job_id: r.jobId,
   service_id: r.serviceId,
