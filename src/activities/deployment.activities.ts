@@ -3,6 +3,7 @@ import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
 import type { Logger } from 'pino';
 import { Approval, Deployment, Environment, Service } from '../domain/entities';
 import { loadPolicies, promotionViolation } from '../domain/deployment-rules';
+import { durationSeconds } from '../domain/durations';
 import { isTerminal, moveDeployment, type DeploymentStatus, type MoveFacts } from '../domain/lifecycle';
 import { approvalWait, deploymentsFinished } from '../metrics';
 import { FAILURE_TYPES, type DeploymentState } from '../workflows/contract';
@@ -14,6 +15,8 @@ import { SYSTEM_ACTOR, activityLogger, moveFacts, record } from './run-context';
 export interface BeginResult extends DeploymentState {
   proceed: boolean;
   approvalTimeoutSeconds: number;
+  /** How often a reminder goes out while it waits for approval (`remind_every`); 0: never. */
+  remindEverySeconds: number;
   error: string | null;
   failureType: string | null;
 }
@@ -58,10 +61,17 @@ export function lockDeployment(em: EntityManager, id: number): Promise<Deploymen
 /** beginDeployment's step inside its transaction (see there). */
 async function begin(em: EntityManager, logger: Logger, deploymentId: number): Promise<BeginResult> {
   const d = await lockDeployment(em, deploymentId);
+  const policies = await loadPolicies(em);
+  const rule = policies.prodApprovals;
+  const remind =
+    d.approvalsRequired > 0 && rule?.tier === d.tier && rule.remind_every !== undefined
+      ? durationSeconds(rule.remind_every)
+      : 0;
   const result = (proceed: boolean, error: string | null, failureType: string | null): BeginResult => ({
     ...stateOf(d, []),
     proceed,
     approvalTimeoutSeconds: d.approvalTimeoutSeconds,
+    remindEverySeconds: remind,
     error,
     failureType,
   });
@@ -88,9 +98,7 @@ async function begin(em: EntityManager, logger: Logger, deploymentId: number): P
     return fail(`environment '${env.name}' is ${env.status}, not ready`, FAILURE_TYPES.notReady);
   // A rollback goes back to a version that ran in this environment: no promotion order for it.
   const violation =
-    d.kind === 'rollback'
-      ? null
-      : await promotionViolation(em, await loadPolicies(em), d.serviceId, d.tier, d.version);
+    d.kind === 'rollback' ? null : await promotionViolation(em, policies, d.serviceId, d.tier, d.version);
   if (violation) return fail(`${violation.message}; ${violation.hint}`, FAILURE_TYPES.promotionOrder);
   const next = d.approvalsRequired > 0 ? 'awaiting_approval' : 'in_progress';
   const detail = next === 'awaiting_approval' ? `waiting for ${d.approvalsRequired} approval(s)` : undefined;

@@ -5,6 +5,7 @@ import { environmentActivities } from './environment.activities';
 import { deliveryActivities } from './delivery/delivery.activities';
 import { rolloutGuardActivities } from './rollout-guards.activities';
 import { releaseActivities } from './release.activities';
+import { notificationActivities } from './notify.activities';
 
 export type { ActivityDeps, DeliverySettings } from './activity-deps';
 export type { BeginResult } from './deployment.activities';
@@ -22,6 +23,7 @@ export function createActivities(deps: ActivityDeps) {
     ...deliveryActivities(deps),
     ...rolloutGuardActivities(deps),
     ...releaseActivities(deps),
+    ...notificationActivities(deps),
   };
 }
 

@@ -5,10 +5,10 @@
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
 import { insertDeployment } from '../db/deployments';
-import { Deployment, Environment, Service } from '../domain/entities';
+import { AuditLog, Deployment, Environment, Service } from '../domain/entities';
 import { loadPolicies } from '../domain/deployment-rules';
 import { freezeHolding } from '../domain/freezes';
-import { noteDeployment, rolledBackEntry } from '../domain/lifecycle';
+import { noteDeployment, reminderEntry, rolledBackEntry } from '../domain/lifecycle';
 import { approvalRequirement } from '../domain/policies';
 import { rollbacksStarted } from '../metrics';
 import type { DeploymentStart } from '../workflows/contract';
@@ -100,6 +100,25 @@ export function rolloutGuardActivities({ orm, logger }: Pick<ActivityDeps, 'orm'
       if (d.freezeOverride !== null) return null;
       const freeze = freezeHolding((await loadPolicies(em)).deployFreeze, d.tier, d.kind, new Date());
       return freeze ? { window: freeze.window, until: freeze.until.toISOString() } : null;
+    },
+
+    /** Sends the `n`-th approval reminder (an audit entry and its event), unless the deployment no longer waits. */
+    async remindApproval(deploymentId: number, n: number): Promise<void> {
+      await orm.em.fork().transactional(async (em) => {
+        const d = await lockDeployment(em, deploymentId);
+        if (d.status !== 'awaiting_approval') return;
+        const dedupeKey = `${d.jobId}:reminder:${n}`;
+        if ((await em.count(AuditLog, { dedupeKey })) > 0) return;
+        record(
+          em,
+          reminderEntry(d, n, {
+            actor: SYSTEM_ACTOR,
+            correlationId: correlationId(d.correlationId),
+            context: runInfo(),
+          }),
+          { type: 'deployment', row: d },
+        );
+      });
     },
 
     /** Notes a wait on the deployment's timeline (and in the audit log), once per `key`. */

@@ -13,6 +13,8 @@ import { registerServiceRoutes } from './routes/services.routes';
 import { registerTeamRoutes } from './routes/teams.routes';
 import { registerTargetRoutes } from './routes/targets.routes';
 import { registerReleaseRoutes } from './routes/releases.routes';
+import { registerWebhookRoutes } from './routes/webhooks.routes';
+import { registerEventRoutes } from './routes/events.routes';
 import { temporalJobs } from '../temporal/jobs';
 import { changeSettings, configureChanges } from '../db/changes';
 import type { ApiDeps, AppDeps, AppState } from './types';
@@ -37,6 +39,8 @@ export function createApp(appDeps: AppDeps): Koa<AppState> {
   registerJobRoutes(router, deps);
   registerPolicyRoutes(router, deps);
   registerAuditRoutes(router, deps);
+  registerWebhookRoutes(router, deps);
+  registerEventRoutes(router, deps);
 
   app.use(correlation(deps.logger));
   app.use(errorHandler);

@@ -23,7 +23,7 @@ export interface RouteAccess {
 
 /** One route's contract: where it lives and the schemas its inputs must pass. */
 export interface RouteSpec<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType> {
-  method: 'get' | 'post' | 'put' | 'patch';
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
   /** Koa-style path below `/api`, e.g. `/services/:id`. */
   path: string;
   summary: string;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { POLICY_KINDS } from '../domain/policies';
-import { TARGET_KINDS, targetName, verificationSchema } from '../domain/targets';
+import { TARGET_KINDS, httpUrl, targetName, verificationSchema } from '../domain/targets';
+import { isEventFilter } from '../domain/events';
 
 /** Lower-case names usable in URLs and workflow IDs. */
 export const slug = z
@@ -168,3 +169,16 @@ export function canonicalInt(max: number, example: string) {
 
 /** Positive integer path ids (PostgreSQL int: at most 2^31 - 1). */
 export const idParam = canonicalInt(2_147_483_647, '42');
+
+/** An event type of the contract's list, or `*`. */
+export const eventFilter = z.string().refine(isEventFilter, {
+  message: 'not an event type',
+  params: { hint: 'use a type of the contract (deployment.succeeded, release.failed, …) or "*" for all' },
+});
+
+export const webhookCreate = z.strictObject({
+  url: httpUrl,
+  events: z.array(eventFilter).min(1).max(20),
+  team: slug.nullable().optional(),
+  description: z.string().max(2000).optional(),
+});

@@ -8,7 +8,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
  */
 export async function nextId(
   tx: EntityManager,
-  sequence: 'deployment_id_seq' | 'environment_id_seq' | 'release_id_seq',
+  sequence: 'deployment_id_seq' | 'environment_id_seq' | 'release_id_seq' | 'webhook_subscription_id_seq',
 ): Promise<number> {
   const [row] = await tx
     .getConnection()

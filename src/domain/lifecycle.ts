@@ -299,3 +299,20 @@ export function rolledBackEntry(
     dedupeKey: `${replaced.jobId}:rolled_back_by:${rollback.id}`,
   });
 }
+
+/** The audit entry (and so the event) of the `n`-th reminder that a deployment still waits for approval. */
+export function reminderEntry(
+  d: { id: number; jobId: string; team: string | null; approvalsRequired: number },
+  n: number,
+  who: { actor: string; correlationId: string | null; context?: Record<string, unknown> },
+): AuditEntry {
+  return auditEntry(who, {
+    action: 'deployment.approval_reminder',
+    outcome: 'success',
+    targetType: 'deployment',
+    targetId: d.id,
+    team: d.team,
+    details: { reminder: n, approvals_required: d.approvalsRequired, job_id: d.jobId, ...who.context },
+    dedupeKey: `${d.jobId}:reminder:${n}`,
+  });
+}

@@ -24,14 +24,17 @@ import {
   type TargetReport,
   type DeployInput,
   type ProvisionInput,
+  type NotifyInput,
   type ReleaseInput,
+  notificationsQueue,
 } from '../workflows/contract';
 
 /** What a job's run is started with. */
 export type JobStart =
   | { kind: 'provisioning'; input: ProvisionInput; summary: string }
   | { kind: 'deployment'; input: DeployInput; summary: string }
-  | { kind: 'release'; input: ReleaseInput; summary: string };
+  | { kind: 'release'; input: ReleaseInput; summary: string }
+  | { kind: 'notification'; input: NotifyInput; summary: string };
 
 /** Jobs as Temporal runs them. */
 export interface TemporalJobs {
@@ -73,23 +76,34 @@ export function temporalJobs(temporal: Client, config: Config, logger: Logger): 
   return {
     async start(jobId, start, correlationId) {
       const i = start.input;
-      const status = start.kind === 'deployment' || start.kind === 'release' ? 'pending' : 'provisioning';
+      const status =
+        start.kind === 'provisioning'
+          ? 'provisioning'
+          : start.kind === 'notification'
+            ? 'running'
+            : 'pending';
       const attributes = jobSearchAttributes(start.kind, i, status);
+      const requestedBy = 'requestedBy' in i ? i.requestedBy : 'system';
       const common = {
-        taskQueue: config.TEMPORAL_TASK_QUEUE,
+        taskQueue:
+          start.kind === 'notification'
+            ? notificationsQueue(config.TEMPORAL_TASK_QUEUE)
+            : config.TEMPORAL_TASK_QUEUE,
         workflowId: jobId,
         workflowIdConflictPolicy: 'USE_EXISTING' as const,
         workflowIdReusePolicy: 'REJECT_DUPLICATE' as const,
         typedSearchAttributes: attributes as unknown as TypedSearchAttributes,
-        memo: { requested_by: i.requestedBy, correlation_id: correlationId },
+        memo: { requested_by: requestedBy, correlation_id: correlationId },
         staticSummary: start.summary,
-        staticDetails: `requested by ${i.requestedBy} · correlation id ${correlationId}`,
+        staticDetails: `requested by ${requestedBy} · correlation id ${correlationId}`,
       };
       try {
         if (start.kind === 'deployment')
           await temporal.workflow.start(WORKFLOW_TYPES.deploy, { ...common, args: [start.input] });
         else if (start.kind === 'release')
           await temporal.workflow.start(WORKFLOW_TYPES.release, { ...common, args: [start.input] });
+        else if (start.kind === 'notification')
+          await temporal.workflow.start(WORKFLOW_TYPES.notify, { ...common, args: [start.input] });
         else await temporal.workflow.start(WORKFLOW_TYPES.provision, { ...common, args: [start.input] });
       } catch (err) {
         // A closed run with this ID means the job was started before: nothing to do.

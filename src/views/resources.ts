@@ -8,6 +8,8 @@ import type {
   Service,
   Target,
   Team,
+  WebhookDelivery,
+  WebhookSubscription,
 } from '../domain/entities';
 import type { Config } from '../config';
 
@@ -161,4 +163,26 @@ export const releaseJson = (r: Release, statuses: Map<number, string>, config: V
   updated_at: iso(r.updatedAt),
   finished_at: iso(r.finishedAt),
   temporal_ui_url: temporalUiUrl(config, r.jobId),
+});
+
+/** A subscription as its owners read it: never its secret. */
+export const webhookJson = (w: WebhookSubscription) => ({
+  id: w.id,
+  url: w.url,
+  events: w.events,
+  team: w.team,
+  description: w.description,
+  created_by: w.createdBy,
+  created_at: iso(w.createdAt),
+  job_id: w.jobId,
+});
+
+/** One delivery attempt. */
+export const deliveryJson = (d: WebhookDelivery) => ({
+  event_id: d.eventId,
+  type: d.type,
+  attempt: d.attempt,
+  status_code: d.statusCode,
+  error: d.error,
+  at: iso(d.at),
 });

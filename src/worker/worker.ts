@@ -10,7 +10,7 @@ import { createActivities } from '../activities';
 import { activityCorrelation } from '../activities/correlation';
 import { SimulatedDriver } from '../activities/drivers/simulated.driver';
 import type { Driver } from '../activities/drivers/driver';
-import { CORRELATION_HEADER } from '../workflows/contract';
+import { CORRELATION_HEADER, notificationsQueue } from '../workflows/contract';
 import { connectionOptions } from '../temporal/connection';
 import { changeSettings, configureChanges } from '../db/changes';
 
@@ -42,8 +42,19 @@ export interface WorkerDeps {
   workflowBundle?: { code: string } | { codePath: string };
 }
 
-/** Creates a worker that runs the platform's workflows and activities on the configured task queue. */
-export async function createWorker(deps: WorkerDeps): Promise<Worker> {
+/**
+ * The platform's workers in one process, run and stopped together: the main task queue (provisioning,
+ * deployments, releases) and the notifications queue (event deliveries, whose long activities must
+ * never take the slots a deployment's activities need).
+ */
+export interface PlatformWorker {
+  run(): Promise<void>;
+  shutdown(): void;
+  getState(): ReturnType<Worker['getState']>;
+}
+
+/** Creates the workers of the platform's workflows and activities on the configured task queues. */
+export async function createWorker(deps: WorkerDeps): Promise<PlatformWorker> {
   const { config, orm, logger } = deps;
   const connection = deps.connection ?? (await NativeConnection.connect(connectionOptions(config)));
   const driver = deps.driver ?? new SimulatedDriver(config.SIMULATED_DELAY_MS);
@@ -54,28 +65,44 @@ export async function createWorker(deps: WorkerDeps): Promise<Worker> {
     : bundlePath
       ? { workflowBundle: { codePath: bundlePath } }
       : { workflowsPath: require.resolve('../workflows') };
-  return Worker.create({
+  const activities = createActivities({
+    orm,
+    logger: logger.child({ component: 'activity' }),
+    driver,
+    delivery: {
+      publicUrl: publicUrl(config),
+      commandsDir: config.DRIVER_COMMANDS_DIR,
+      encryptionKey: config.IDP_ENCRYPTION_KEY ? encryptionKey(config.IDP_ENCRYPTION_KEY) : null,
+    },
+  });
+  const queue = deps.taskQueue ?? config.TEMPORAL_TASK_QUEUE;
+  const options = {
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
-    taskQueue: deps.taskQueue ?? config.TEMPORAL_TASK_QUEUE,
     ...workflowSource,
-    activities: createActivities({
-      orm,
-      logger: logger.child({ component: 'activity' }),
-      driver,
-      delivery: {
-        publicUrl: publicUrl(config),
-        commandsDir: config.DRIVER_COMMANDS_DIR,
-        encryptionKey: config.IDP_ENCRYPTION_KEY ? encryptionKey(config.IDP_ENCRYPTION_KEY) : null,
-      },
-    }),
+    activities,
     interceptors: {
       workflowModules:
         deps.workflowBundle || bundlePath ? [] : [require.resolve('../workflows/interceptors')],
       activity: [correlationInterceptor],
     },
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
-  });
+  };
+  const main = await Worker.create({ ...options, taskQueue: queue });
+  const notifications = await Worker.create({ ...options, taskQueue: notificationsQueue(queue) });
+  return {
+    async run() {
+      // One stopping (a fatal error, or the runtime's signal handling) stops the other.
+      const stopBoth = () => {
+        for (const w of [main, notifications]) if (w.getState() === 'RUNNING') w.shutdown();
+      };
+      await Promise.all([main.run().finally(stopBoth), notifications.run().finally(stopBoth)]);
+    },
+    shutdown() {
+      for (const w of [main, notifications]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+    getState: () => main.getState(),
+  };
 }
 
 /** Bundler options shared by tests and the image build: the interceptors module rides along. */

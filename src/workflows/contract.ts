@@ -29,7 +29,20 @@ export const WORKFLOW_TYPES = {
   provision: 'provisionEnvironment',
   deploy: 'deployVersion',
   release: 'releaseVersion',
+  notify: 'deliverEvents',
 } as const;
+
+/** The task queue of event deliveries: their long activities never take a slot a deployment needs. */
+export const notificationsQueue = (taskQueue: string): string => `${taskQueue}-notifications`;
+
+/** Input of {@link WORKFLOW_TYPES.notify}: one run per subscription. */
+export interface NotifyInput {
+  subscriptionId: number;
+  team: string | null;
+}
+
+/** The job id of a subscription's deliveries. */
+export const notifyJobId = (subscriptionId: number): string => `notify-webhook-${subscriptionId}`;
 
 /** Input of {@link WORKFLOW_TYPES.provision}. */
 export interface ProvisionInput {
@@ -82,9 +95,9 @@ export interface ReleasePlan {
 
 /** The search attributes a job's run starts with (all Keyword), from its input. */
 export function jobSearchAttributes(
-  kind: 'deployment' | 'provisioning' | 'release',
+  kind: 'deployment' | 'provisioning' | 'release' | 'notification',
   i: {
-    service: string;
+    service?: string;
     team: string | null;
     environment?: string;
     tier?: string;

@@ -167,10 +167,32 @@ function acceptDecisions(run: Run): void {
   );
 }
 
+/** Patch id: while a deployment waits for approval, reminders go out every `remind_every`. */
+export const APPROVAL_REMINDERS = 'deploy-approval-reminders';
+
+/** Waits until decided or `timeoutSeconds` passed, reminding every `remindEverySeconds` (0: never); true when decided. */
+async function waitForDecision(
+  run: Run,
+  timeoutSeconds: number,
+  remindEverySeconds: number,
+): Promise<boolean> {
+  const decided = () => run.state.status !== 'awaiting_approval';
+  if (remindEverySeconds <= 0 || !patched(APPROVAL_REMINDERS))
+    return condition(decided, timeoutSeconds * 1000);
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (let n = 1; ; n++) {
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    if (await condition(decided, Math.min(left, remindEverySeconds * 1000))) return true;
+    if (Date.now() >= deadline) return false;
+    await run.db.remindApproval(run.input.deploymentId, n);
+  }
+}
+
 /** Waits for the decisions, or for the timeout (then `expired`); fails the run unless approved. */
-async function awaitApproval(run: Run, timeoutSeconds: number): Promise<void> {
+async function awaitApproval(run: Run, timeoutSeconds: number, remindEverySeconds = 0): Promise<void> {
   const { state, input } = run;
-  const decided = await condition(() => state.status !== 'awaiting_approval', timeoutSeconds * 1000);
+  const decided = await waitForDecision(run, timeoutSeconds, remindEverySeconds);
   if (!decided) {
     // A decision being recorded right now wins over the timer.
     await condition(() => run.deciding.size === 0);
@@ -324,7 +346,8 @@ export async function deployVersion(input: DeployInput): Promise<DeployResult> {
         begun.failureType ?? 'DeploymentNotStarted',
       );
     }
-    if (state.status === 'awaiting_approval') await awaitApproval(run, begun.approvalTimeoutSeconds);
+    if (state.status === 'awaiting_approval')
+      await awaitApproval(run, begun.approvalTimeoutSeconds, begun.remindEverySeconds ?? 0);
     await rollOut(run);
     // Runs started before SERIAL_DECISIONS waited here only, on success; their replays must too.
     if (!run.serial) await condition(allHandlersFinished);

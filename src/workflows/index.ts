@@ -2,3 +2,4 @@
 export { deployVersion } from './deploy.workflow';
 export { provisionEnvironment } from './provision.workflow';
 export { releaseVersion } from './release.workflow';
+export { deliverEvents } from './notify.workflow';

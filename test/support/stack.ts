@@ -7,17 +7,18 @@ import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { MikroORM } from '@mikro-orm/postgresql';
 import type { Client } from '@temporalio/client';
-import { DefaultLogger, Runtime, bundleWorkflowCode, type LogEntry, type Worker } from '@temporalio/worker';
+import { DefaultLogger, Runtime, bundleWorkflowCode, type LogEntry } from '@temporalio/worker';
 import { Client as PgClient } from 'pg';
 import request from 'supertest';
 import { createApp } from '../../src/api/app';
 import { currentCorrelationId } from '../../src/api/request-context';
 import { loadConfig, type Config } from '../../src/config';
+import { closeEventNotices } from '../../src/db/event-notices';
 import { initORM } from '../../src/db/orm';
 import { dropDatabase } from '../../src/dev/postgres';
 import { createLogger } from '../../src/logger';
 import { createTemporalClient } from '../../src/temporal/connection';
-import { WORKFLOW_BUNDLE_OPTIONS, createWorker } from '../../src/worker/worker';
+import { WORKFLOW_BUNDLE_OPTIONS, createWorker, type PlatformWorker } from '../../src/worker/worker';
 import { TEST_ENCRYPTION_KEY, TEST_SECRET } from './tokens';
 import { uniq } from './uniq';
 
@@ -100,7 +101,7 @@ export interface TestStack {
   baseUrl: string;
   databaseUrl: string;
   /** Starts a worker on this stack's task queue; resolves once it is polling. */
-  startWorker(): Promise<Worker>;
+  startWorker(): Promise<PlatformWorker>;
   /** Stops the worker started last (graceful shutdown), if any. */
   stopWorker(): Promise<void>;
   close(): Promise<void>;
@@ -123,7 +124,7 @@ export async function startStack(
   const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   // Targets call this stack's API back; its port is known only now (the worker reads it when it starts).
   config.PUBLIC_URL ??= baseUrl;
-  let worker: Worker | undefined;
+  let worker: PlatformWorker | undefined;
   let running: Promise<void> | undefined;
   const stack: TestStack = {
     config,
@@ -134,9 +135,10 @@ export async function startStack(
     baseUrl,
     databaseUrl: db.url,
     async startWorker() {
-      worker = await createWorker({ config, orm, logger, workflowBundle: await workflowBundle() });
-      running = worker.run();
-      return worker;
+      const started = await createWorker({ config, orm, logger, workflowBundle: await workflowBundle() });
+      worker = started;
+      running = started.run();
+      return started;
     },
     async stopWorker() {
       if (worker && worker.getState() === 'RUNNING') worker.shutdown();
@@ -147,6 +149,7 @@ export async function startStack(
       await stack.stopWorker();
       await new Promise<void>((r) => server.close(() => r()));
       await temporal.connection.close();
+      await closeEventNotices(db.url);
       await orm.close(true);
       await db.drop().catch(() => undefined);
     },

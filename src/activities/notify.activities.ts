@@ -1,0 +1,189 @@
+/**
+ * Event deliveries (see notify.workflow.ts): a pump delivers a subscription's events in id order —
+ * signed (Standard Webhooks, `webhook-id` the event's id on every attempt), each retried with
+ * exponential backoff (1 s, doubling, at most 60 s apart) for up to 24 h — and logs every attempt.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Context } from '@temporalio/activity';
+import type { EntityManager } from '@mikro-orm/postgresql';
+import { eventNotices } from '../db/event-notices';
+import { WebhookSubscription } from '../domain/entities';
+import { deliveryLag, webhookDeliveries } from '../metrics';
+import { open } from '../security/secret-box';
+import type { ActivityDeps } from './activity-deps';
+import { signedHeaders, REQUEST_TIMEOUT_MS } from './delivery/webhook-sender';
+import { activityLogger, keepBeating } from './run-context';
+
+/** How long one pump delivers before it hands back to its run. */
+export const PUMP_MS = 4 * 60_000;
+/** How long an event is retried before it is given up on. */
+export const GIVE_UP_MS = 24 * 3600_000;
+const BATCH = 100;
+
+interface EventRow {
+  id: string;
+  type: string;
+  at: Date;
+  data: unknown;
+}
+
+function query<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
+  return em.getConnection().execute(sql, params as never[], 'all') as Promise<T[]>;
+}
+
+/** The backoff before attempt `n + 1`: 1 s, doubling, at most 60 s. */
+export const backoffMs = (n: number): number => Math.min(60_000, 1000 * 2 ** Math.max(0, n - 1));
+
+/** The notification activities. */
+export function notificationActivities({
+  orm,
+  logger,
+  delivery,
+}: Pick<ActivityDeps, 'orm' | 'logger' | 'delivery'>) {
+  const em = () => orm.em.fork();
+  const notices = () => eventNotices(String(orm.config.get('clientUrl')));
+
+  const nextEvents = (sub: WebhookSubscription): Promise<EventRow[]> =>
+    query<EventRow>(
+      em(),
+      `select id, type, at, data from event where id > ?
+         and (? or type in (select jsonb_array_elements_text(?::jsonb)))
+         and (?::text is null or team = ?::text)
+       order by id limit ?`,
+      [sub.cursor, sub.events.includes('*'), JSON.stringify(sub.events), sub.team, sub.team, BATCH],
+    );
+
+  const log = (
+    sub: WebhookSubscription,
+    ev: EventRow,
+    attempt: number,
+    status: number | null,
+    error: string | null,
+  ) =>
+    query(
+      em(),
+      'insert into webhook_delivery (subscription_id, event_id, type, attempt, status_code, error, at) values (?, ?, ?, ?, ?, ?, now())',
+      [sub.id, ev.id, ev.type, attempt, status, error],
+    );
+
+  /** One attempt: null when delivered (2xx), else what went wrong; the attempt is logged either way. */
+  async function attempt(
+    sub: WebhookSubscription,
+    secret: string,
+    ev: EventRow,
+    n: number,
+    signal: AbortSignal,
+  ) {
+    const payload = JSON.stringify({
+      id: Number(ev.id),
+      type: ev.type,
+      at: new Date(ev.at).toISOString(),
+      data: ev.data,
+    });
+    let status: number | null = null;
+    let error: string | null = null;
+    try {
+      const res = await fetch(sub.url, {
+        method: 'POST',
+        headers: signedHeaders(secret, String(ev.id), payload),
+        body: payload,
+        redirect: 'manual',
+        signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
+      });
+      await res.body?.cancel();
+      status = res.status;
+      if (res.status < 200 || res.status >= 300) error = `answered ${res.status}`;
+    } catch (err) {
+      if (signal.aborted) throw err;
+      const e = err as { name?: string; message?: string; cause?: { code?: string } };
+      error =
+        e?.name === 'TimeoutError'
+          ? `no answer within ${REQUEST_TIMEOUT_MS / 1000}s`
+          : (e?.cause?.code ?? e?.message ?? String(err));
+    }
+    await log(sub, ev, n, status, error);
+    return error;
+  }
+
+  /** Delivers one event (retrying); 'paused' when the pump's time is up before it could. */
+  async function deliverOne(
+    sub: WebhookSubscription,
+    secret: string,
+    ev: EventRow,
+    until: number,
+    signal: AbortSignal,
+  ) {
+    const [earlier] = await query<{ n: string; first: Date | null }>(
+      em(),
+      'select count(*) as n, min(at) as first from webhook_delivery where subscription_id = ? and event_id = ?',
+      [sub.id, ev.id],
+    );
+    let n = Number(earlier?.n ?? 0);
+    const first = earlier?.first ? new Date(earlier.first).getTime() : Date.now();
+    for (;;) {
+      n += 1;
+      const error = await attempt(sub, secret, ev, n, signal);
+      if (error === null) {
+        webhookDeliveries.inc({ outcome: 'delivered' });
+        deliveryLag.observe((Date.now() - new Date(ev.at).getTime()) / 1000);
+        return 'delivered' as const;
+      }
+      if (Date.now() - first >= GIVE_UP_MS) {
+        webhookDeliveries.inc({ outcome: 'failed' });
+        await log(sub, ev, n, null, 'given up after 24 h of retries');
+        return 'given_up' as const;
+      }
+      webhookDeliveries.inc({ outcome: 'retried' });
+      const wait = backoffMs(n);
+      if (Date.now() + wait > until) return 'paused' as const;
+      await sleep(wait, undefined, { signal });
+      const still = await em().findOne(WebhookSubscription, { id: sub.id, deletedAt: null });
+      if (!still) return 'deleted' as const;
+    }
+  }
+
+  return {
+    /**
+     * Delivers the subscription's events after its cursor, in order, for up to {@link PUMP_MS};
+     * `deleted` when the subscription is gone (its run then ends).
+     */
+    async pumpDeliveries(subscriptionId: number): Promise<{ deleted: boolean }> {
+      const ctx = Context.current();
+      const signal = ctx.cancellationSignal;
+      const until = Date.now() + PUMP_MS;
+      let cursor = 0;
+      const stop = keepBeating(() => ({ cursor }));
+      try {
+        while (Date.now() < until && !signal.aborted) {
+          const sub = await em().findOne(WebhookSubscription, { id: subscriptionId, deletedAt: null });
+          if (!sub) return { deleted: true };
+          cursor = sub.cursor;
+          const secret = open(delivery.encryptionKey!, `webhook:${sub.id}`, sub.secret);
+          const batch = await nextEvents(sub);
+          if (batch.length === 0) {
+            await notices().next(Math.min(5000, Math.max(0, until - Date.now())), signal);
+            continue;
+          }
+          for (const ev of batch) {
+            const outcome = await deliverOne(sub, secret, ev, until, signal);
+            if (outcome === 'deleted') return { deleted: true };
+            if (outcome === 'paused') return { deleted: false };
+            await query(em(), 'update webhook_subscription set cursor = ? where id = ? and cursor < ?', [
+              ev.id,
+              sub.id,
+              ev.id,
+            ]);
+            cursor = Number(ev.id);
+          }
+        }
+        return { deleted: false };
+      } catch (err) {
+        if (!signal.aborted)
+          activityLogger(logger).warn({ err, subscription_id: subscriptionId }, 'deliveries paused');
+        throw err;
+      } finally {
+        stop();
+      }
+    },
+  };
+}
