@@ -136,15 +136,20 @@ export class EventFanout {
 
   /**
    * Serves a stream on `req`/`res` (the caller has answered nothing yet): replays the events after
-   * `after` that `filter` admits, then sends new ones as they are committed, until the client leaves.
+   * `after` that `filter` admits (none without `after`: a new stream starts now), then sends new ones
+   * as they are committed, until the client leaves.
    */
   async open(
     req: import('node:http').IncomingMessage,
     res: ServerResponse,
     filter: StreamFilter,
-    after: number,
+    after: number | null,
   ): Promise<void> {
     await this.ensureStarted();
+    if (after === null) {
+      const [row] = await this.query('select coalesce(max(id), 0) as id from event', []);
+      after = Number(row?.id ?? 0);
+    }
     const session = await createSession(req, res, { keepAlive: KEEP_ALIVE_MS, retry: 2000 });
     const stream = new Stream(session, res, filter, after);
     this.streams.add(stream);

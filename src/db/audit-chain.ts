@@ -12,7 +12,8 @@ export const GENESIS = '0'.repeat(64);
 /** The fields of an audit entry the chain covers (every column but the chain's own). */
 export interface ChainedFields {
   id: number;
-  at: Date;
+  /** The instant, or its ISO-8601 text as read back (see {@link atText}). */
+  at: Date | string;
   actor: string;
   actorRoles: readonly string[];
   action: string;
@@ -45,7 +46,7 @@ export function canonical(value: unknown): unknown {
 export function contentOf(e: ChainedFields): string {
   return JSON.stringify([
     e.id,
-    e.at.toISOString(),
+    typeof e.at === 'string' ? e.at : e.at.toISOString(),
     e.actor,
     [...e.actorRoles],
     e.action,
@@ -65,3 +66,12 @@ const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8
 export function chainHash(prev: string, e: ChainedFields): string {
   return sha256(`${prev}\n${sha256(contentOf(e))}`);
 }
+
+/**
+ * SQL for an entry's `at` as the chain reads it back: ISO-8601 UTC with microseconds, which
+ * {@link atText} shortens to milliseconds when those are all there is (what the writer wrote).
+ */
+export const AT_TEXT_SQL = `to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+/** The text of an `at` read with {@link AT_TEXT_SQL}: the writer's ISO form when it has no microseconds. */
+export const atText = (us: string): string => us.replace(/(\.\d{3})000Z$/, '$1Z');

@@ -3,7 +3,7 @@
  * and names the first entry that does not fit; `export` streams entries as NDJSON with their hashes.
  */
 import { IsolationLevel, type EntityManager } from '@mikro-orm/postgresql';
-import { GENESIS, chainHash } from '../db/audit-chain';
+import { AT_TEXT_SQL, GENESIS, atText, chainHash } from '../db/audit-chain';
 import { auditScope } from '../domain/rbac';
 import { deny } from './audit-trail';
 import type { Caller } from './caller';
@@ -17,7 +17,7 @@ export type ChainVerdict =
 
 interface Row {
   id: string;
-  at: Date;
+  at: string;
   actor: string;
   actor_roles: string[];
   action: string;
@@ -32,8 +32,7 @@ interface Row {
   hash: string | null;
 }
 
-const COLUMNS =
-  'id, at, actor, actor_roles, action, outcome, target_type, target_id, team, correlation_id, details, dedupe_key, prev_hash, hash';
+const COLUMNS = `id, ${AT_TEXT_SQL} as at, actor, actor_roles, action, outcome, target_type, target_id, team, correlation_id, details, dedupe_key, prev_hash, hash`;
 
 function query<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
   return em.getConnection().execute(sql, params as never[], 'all', em.getTransactionContext()) as Promise<
@@ -49,7 +48,7 @@ function misfit(prev: string, row: Row): string | null {
     return 'it does not follow the entry before it (an entry was removed before it, or it was inserted)';
   const computed = chainHash(prev, {
     id: Number(row.id),
-    at: row.at,
+    at: atText(row.at),
     actor: row.actor,
     actorRoles: row.actor_roles,
     action: row.action,
@@ -136,15 +135,15 @@ export async function exportAuditLog(
           range.since ?? null,
           range.until ?? null,
           range.until ?? null,
-          teams,
-          teams,
+          teams && JSON.stringify(teams),
+          teams && JSON.stringify(teams),
           PAGE,
         ],
       );
       for (const r of rows) {
         yield `${JSON.stringify({
           id: Number(r.id),
-          at: new Date(r.at).toISOString(),
+          at: atText(r.at),
           actor: r.actor,
           actor_roles: r.actor_roles,
           action: r.action,

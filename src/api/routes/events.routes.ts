@@ -37,7 +37,7 @@ export function registerEventRoutes(router: Router<AppState>, deps: ApiDeps): Ev
     },
     async (ctx, { query, caller }) => {
       const header = ctx.get('last-event-id');
-      const parsed = header === '' ? { success: true as const, data: 0 } : lastEventId.safeParse(header);
+      const parsed = header === '' ? { success: true as const, data: null } : lastEventId.safeParse(header);
       if (!parsed.success)
         throw new InputError('invalid Last-Event-ID', [
           {
@@ -48,6 +48,8 @@ export function registerEventRoutes(router: Router<AppState>, deps: ApiDeps): Ev
           },
         ]);
       const admin = caller.actor.roles.includes('PLATFORM_ADMIN');
+      // better-sse writes the head itself, with the response's status: Koa's default is 404.
+      ctx.status = 200;
       ctx.respond = false;
       ctx.req.socket.setTimeout(0);
       ctx.req.socket.setNoDelay(true);
