@@ -20,7 +20,8 @@ import {
   type ServiceFixture,
 } from '../support/fixtures';
 import { HttpClient } from '../support/http-client';
-import { callBack, startReceiver } from '../support/receiver';
+import { Client as PgClient } from 'pg';
+import { callBack, startReceiver, type Receiver } from '../support/receiver';
 import { ledger } from '../support/ledger';
 import { startPlatform, type Platform } from '../support/platform';
 import { ROOT, spawnChild, type Child } from '../support/spawn';
@@ -391,6 +392,10 @@ describe('one part at a time (API and worker as processes, own PostgreSQL and Te
 });
 
 describe('(d) SIGKILL of the whole `npm run dev`', () => {
+  const receivers: Receiver[] = [];
+  afterAll(async () => {
+    await Promise.all(receivers.map((r) => r.close()));
+  });
   const dir = dataDir('runner');
   let ports: { DEV_PG_PORT: string; DEV_TEMPORAL_PORT: string; PORT: string };
   let env: Record<string, string>;
@@ -438,6 +443,15 @@ describe('(d) SIGKILL of the whole `npm run dev`', () => {
         enabled: true,
         config: { gates: [{ tier: 'dev', soak: '20s' }] },
       });
+      // Every event from here on goes to a receiver that takes its time: deliveries are pending when everything dies.
+      const receiver = await startReceiver();
+      receivers.push(receiver);
+      const hook = await api.must('POST', '/api/webhooks', 201, { url: receiver.url, events: ['*'] });
+      receiver.secret = hook.signing_secret;
+      receiver.answer = async () => {
+        await sleep(400);
+        return { status: 200 };
+      };
       const releasing = await serviceWithEnvironments(api, { name: uniqueName('runner-release') });
       const release = await api.must('POST', `/api/services/${releasing.service.id}/releases`, 202, {
         version: '2.0.0',
@@ -472,6 +486,41 @@ describe('(d) SIGKILL of the whole `npm run dev`', () => {
         'the release resumed and finished',
       );
       expect(resumed.stages.map((s: { status: string }) => s.status)).toEqual(['succeeded', 'succeeded']);
+      // Every event written since the subscription reached the receiver: none lost, a repeat only
+      // under the same webhook-id (with the same body), and each one signed.
+      const sql = new PgClient({
+        connectionString: `postgres://postgres:postgres@127.0.0.1:${ports.DEV_PG_PORT}/idp`,
+      });
+      await sql.connect();
+      try {
+        const written = await eventually(
+          async () => {
+            const rows = await sql.query(
+              'select id from event where id > (select min(event_id) - 1 from webhook_delivery where subscription_id = $1) order by id',
+              [hook.id],
+            );
+            const ids = rows.rows.map((r: { id: string }) => String(r.id));
+            const got = new Set(receiver.received.map((r) => r.headers['webhook-id']));
+            return ids.length > 0 && ids.every((id) => got.has(id)) ? ids : undefined;
+          },
+          STEP_MS,
+          'every event delivered after the restart',
+        );
+        const bodies = new Map<string, string>();
+        for (const r of receiver.received) {
+          expect(r.verified).toBe(true);
+          const earlier = bodies.get(r.headers['webhook-id']!);
+          if (earlier !== undefined) expect(r.raw).toBe(earlier);
+          bodies.set(r.headers['webhook-id']!, r.raw);
+        }
+        figures['runner'] = {
+          ...figures['runner'],
+          events_delivered: written.length,
+          repeats: receiver.received.length - bodies.size,
+        };
+      } finally {
+        await sql.end();
+      }
       const releaseDeployments: number[] = resumed.stages.map(
         (s: { deployments: { deployment_id: number }[] }) => s.deployments[0]!.deployment_id,
       );
