@@ -23,6 +23,7 @@ import {
   type ServiceFixture,
 } from '../test/support/fixtures';
 import { HttpClient } from '../test/support/http-client';
+import { startReceiver, type Receiver } from '../test/support/receiver';
 import { ledger } from '../test/support/ledger';
 import type { Platform } from '../test/support/platform';
 import { startScriptPlatform } from './lib/platform';
@@ -198,6 +199,49 @@ interface Check {
   detail: string;
 }
 
+/**
+ * Every event written during the soak reached the subscriber: events written = deliveries that
+ * succeeded (one per event), the receiver got each one (verified), none lost; and the delivery lag.
+ */
+async function deliveryChecks(p: Platform, receiver: Receiver, subscriptionId: number): Promise<Check[]> {
+  const counts = async () => {
+    const { rows } = await p.sql.query<{ written: string; delivered: string }>(
+      `select (select count(*) from event where id > (select min(event_id) - 1 from webhook_delivery where subscription_id = $1)) as written,
+              (select count(distinct event_id) from webhook_delivery where subscription_id = $1 and status_code between 200 and 299) as delivered`,
+      [subscriptionId],
+    );
+    return { written: Number(rows[0]!.written), delivered: Number(rows[0]!.delivered) };
+  };
+  const settled = await eventually(
+    async () => {
+      const c = await counts();
+      return c.written > 0 && c.written === c.delivered ? c : undefined;
+    },
+    300_000,
+    'every event delivered',
+    1000,
+  ).catch(() => counts());
+  const got = new Set(receiver.received.filter((r) => r.verified).map((r) => r.headers['webhook-id']));
+  const { rows: lag } = await p.sql.query<{ p50: number; p99: number }>(
+    `select percentile_cont(0.5) within group (order by s) as p50, percentile_cont(0.99) within group (order by s) as p99
+       from (select extract(epoch from d.at - e.at) as s from webhook_delivery d join event e on e.id = d.event_id
+              where d.subscription_id = $1 and d.status_code between 200 and 299) x`,
+    [subscriptionId],
+  );
+  return [
+    {
+      name: 'events written = deliveries succeeded, zero lost',
+      ok: settled.written === settled.delivered && got.size === settled.written,
+      detail: `${settled.written} events written, ${settled.delivered} delivered (2xx), ${got.size} distinct signed webhook-ids received, ${receiver.received.length - got.size} repeats`,
+    },
+    {
+      name: 'delivery lag (event → delivered)',
+      ok: true,
+      detail: `p50 ${(Number(lag[0]!.p50) * 1000).toFixed(0)} ms, p99 ${(Number(lag[0]!.p99) * 1000).toFixed(0)} ms`,
+    },
+  ];
+}
+
 /** The end-of-run assertions, from the database (the durable record, test/support/ledger.ts) and Temporal. */
 async function finalChecks(p: Platform, api: HttpClient, expected: Record<string, number>): Promise<Check[]> {
   const checks: Check[] = [];
@@ -306,6 +350,11 @@ async function main(): Promise<void> {
     sampler.begin('start');
     const api = new HttpClient(platform.apiUrl, platform.token('soak-admin', ['PLATFORM_ADMIN']));
     const soak = new Soak(platform, api);
+    // One subscription on every event, to a receiver on loopback that verifies each signature.
+    const receiver = await startReceiver();
+    receiver.answer = () => ({ status: 204 });
+    const hook = await api.must('POST', '/api/webhooks', 201, { url: receiver.url, events: ['*'] });
+    receiver.secret = hook.signing_secret;
     const teams = Array.from({ length: settings.teams }, (_, i) => `team-${i + 1}`);
     for (const team of teams) await createTeam(api, team);
     const names = Array.from(
@@ -358,7 +407,11 @@ async function main(): Promise<void> {
     sampler.begin('end');
     await sleep(1000);
 
-    const checks = await finalChecks(platform, api, expected);
+    const checks = [
+      ...(await finalChecks(platform, api, expected)),
+      ...(await deliveryChecks(platform, receiver, hook.id)),
+    ];
+    await receiver.close();
     const peaks = sampler.all();
     const rss = (target: string): string =>
       ['start', 'soak', 'end'].map((ph) => `${ph} ${peaks[ph]?.[target] ?? '—'}`).join(', ');

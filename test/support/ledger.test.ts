@@ -47,14 +47,34 @@ async function deployment(timeline: string[]): Promise<number> {
   ).rows[0]!.id;
 }
 
-/** Audit entries about deployment `id`: `action` or `action:outcome`. */
+/** The events the platform writes beside these audit actions (the status changes it announces). */
+const ANNOUNCED: Record<string, string> = {
+  'deployment.create': 'deployment.created',
+  'deployment.awaiting_approval': 'deployment.awaiting_approval',
+  'deployment.succeeded': 'deployment.succeeded',
+  'deployment.failed': 'deployment.failed',
+  'deployment.rejected': 'deployment.rejected',
+  'deployment.expired': 'deployment.expired',
+  'deployment.cancelled': 'deployment.cancelled',
+};
+
+/**
+ * Audit entries about deployment `id` (`action` or `action:outcome`), each with the event the
+ * platform writes beside it (`action:success:unannounced` leaves the event out).
+ */
 async function audited(id: number, ...actions: string[]): Promise<void> {
   for (const a of actions) {
-    const [action, outcome = 'success'] = a.split(':');
+    const [action, outcome = 'success', unannounced] = a.split(':');
     await sql.query(
       `insert into audit_log (at, actor, actor_roles, action, outcome, target_type, target_id, details) values (now(), 't', '[]', $1, $2, 'deployment', $3, '{}')`,
       [action, outcome, String(id)],
     );
+    const event = ANNOUNCED[action!];
+    if (event && outcome === 'success' && !unannounced)
+      await sql.query(
+        `insert into event (type, at, resource_type, resource_id, data) values ($1, now(), 'deployment', $2, '{}')`,
+        [event, id],
+      );
   }
 }
 
@@ -88,27 +108,36 @@ describe('ledger', () => {
   });
 
   it.each([
-    ['a status not audited', ['deployment.create', 'deployment.in_progress'], 'audit succeeded ×0'],
+    // A change the one writer never wrote is missing from both records.
+    [
+      'a status not audited',
+      ['deployment.create', 'deployment.in_progress'],
+      ['audit succeeded ×0', 'events succeeded ×0'],
+    ],
     [
       'a status audited twice',
       ['deployment.create', 'deployment.in_progress', 'deployment.succeeded', 'deployment.succeeded:failure'],
-      'audit succeeded ×2',
+      ['audit succeeded ×2'],
     ],
-    ['the first status not audited', ['deployment.in_progress', 'deployment.succeeded'], 'audit pending ×0'],
+    [
+      'the first status not audited',
+      ['deployment.in_progress', 'deployment.succeeded'],
+      ['audit pending ×0', 'events pending ×0'],
+    ],
     [
       'a status audited that the timeline lacks',
       ['deployment.create', 'deployment.in_progress', 'deployment.succeeded', 'deployment.failed'],
-      'audit failed ×1 (not in the timeline)',
+      ['audit failed ×1 (not in the timeline)', 'events failed ×1 (not in the timeline)'],
     ],
     [
       'a decision audited but not recorded',
       ['deployment.create', 'deployment.in_progress', 'deployment.succeeded', 'deployment.approve'],
-      'decisions audited 1, recorded 0',
+      ['decisions audited 1, recorded 0'],
     ],
-  ])('finds %s', async (_what, actions, mismatch) => {
+  ])('finds %s', async (_what, actions, mismatches) => {
     const id = await deployment(['pending', 'in_progress', 'succeeded']);
     await audited(id, ...actions);
-    expect((await ledger(sql, [id])).mismatches).toEqual([`${id} ${mismatch}`]);
+    expect((await ledger(sql, [id])).mismatches).toEqual(mismatches.map((m) => `${id} ${m}`));
   });
 
   it('finds a decision recorded but not audited, and keeps refused decisions apart', async () => {
@@ -155,6 +184,17 @@ describe('ledger', () => {
       'deployment.succeeded',
     );
     expect(await ledger(sql, [id])).toMatchObject({ repeatedTimeline: [], mismatches: [] });
+  });
+
+  it('finds a status change the event outbox does not announce', async () => {
+    const id = await deployment(['pending', 'in_progress', 'succeeded']);
+    await audited(
+      id,
+      'deployment.create',
+      'deployment.in_progress',
+      'deployment.succeeded:success:unannounced',
+    );
+    expect((await ledger(sql, [id])).mismatches).toEqual([`${id} events succeeded ×0`]);
   });
 
   it('counts a lock left by an active deployment', async () => {

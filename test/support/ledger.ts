@@ -20,6 +20,8 @@ export interface Sql {
 export interface StatusRecord {
   /** Names the record in mismatches. */
   name: string;
+  /** The statuses the record holds an entry for (all when absent). */
+  covers?: (status: string) => boolean;
   /** deployment id → the statuses its entries name (in any order); an entry that names no status keeps its own name. */
   read(sql: Sql, ids: number[]): Promise<Map<number, string[]>>;
 }
@@ -57,8 +59,29 @@ const auditRecord: StatusRecord = {
   },
 };
 
-/** Every record checked against the timelines (a table of domain events is one more entry here). */
-export const STATUS_RECORDS: readonly StatusRecord[] = [auditRecord];
+/**
+ * The event outbox: an event per announced status change (`deployment.created` for pending, then
+ * `deployment.<status>`), none for `in_progress` and `verifying` (no event type announces them).
+ */
+const eventRecord: StatusRecord = {
+  name: 'events',
+  covers: (status) => status !== 'in_progress' && status !== 'verifying',
+  async read(sql, ids) {
+    const { rows } = await sql.query<{ resource_id: number; type: string }>(
+      "select resource_id, type from event where resource_type = 'deployment' and resource_id = any($1::int[]) and type <> all($2::text[])",
+      [ids, ['deployment.approval_reminder', 'deployment.rolled_back']],
+    );
+    const out = new Map<number, string[]>();
+    for (const r of rows) {
+      const status = r.type === 'deployment.created' ? 'pending' : r.type.slice('deployment.'.length);
+      out.set(Number(r.resource_id), [...(out.get(Number(r.resource_id)) ?? []), status]);
+    }
+    return out;
+  },
+};
+
+/** Every record checked against the timelines: the audit log and the event outbox. */
+export const STATUS_RECORDS: readonly StatusRecord[] = [auditRecord, eventRecord];
 
 /** What the database says about the deployments. */
 export interface Ledger {
@@ -119,7 +142,11 @@ async function readLedger(
     locksLeft: 0,
   };
   const records = await Promise.all(
-    STATUS_RECORDS.map(async (record) => ({ name: record.name, held: await record.read(sql, ids) })),
+    STATUS_RECORDS.map(async (record) => ({
+      name: record.name,
+      covers: record.covers ?? (() => true),
+      held: await record.read(sql, ids),
+    })),
   );
   for (const { name, held } of records)
     result.entries[name] = [...held.values()].reduce((n, s) => n + s.length, 0);
@@ -135,9 +162,9 @@ async function readLedger(
     const r = requests.get(id) ?? { decisions: 0, approvals: 0, cancels: 0, notes: 0, refused: [] };
     // A status twice is a repeat, unless each extra entry is a note the audit log holds.
     if (new Set(timeline).size !== timeline.length || r.notes !== notes) result.repeatedTimeline.push(id);
-    for (const { name, held } of records) {
+    for (const { name, held, covers } of records) {
       const statuses = held.get(id) ?? [];
-      for (const status of new Set(timeline)) {
+      for (const status of new Set(timeline.filter(covers))) {
         const n = statuses.filter((s) => s === status).length;
         if (n !== 1) result.mismatches.push(`${id} ${name} ${status} ×${n}`);
       }
