@@ -91,3 +91,54 @@ describe('GET /api/events', () => {
     expect(dev.payloads().every((p) => p.data.team === mine.name)).toBe(true);
   });
 });
+
+describe('a client that stops reading', () => {
+  it('is cut off once its stream holds a bounded backlog: the API does not buffer without end', async () => {
+    const { connect } = await import('node:net');
+    const url = new URL(stack.baseUrl);
+    const socket = connect(Number(url.port), url.hostname);
+    await new Promise((r) => socket.once('connect', r));
+    socket.write(
+      `GET /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${admin}\r\nAccept: text/event-stream\r\n\r\n`,
+    );
+    // Read the head, then never again.
+    await new Promise((r) => socket.once('data', r));
+    socket.pause();
+    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    socket.on('error', () => undefined);
+    const open = async () =>
+      Number(/^idp_sse_streams_open (\d+)/m.exec((await stack.http.get('/api/metrics')).text)?.[1]);
+    const streamsBefore = await open();
+    expect(streamsBefore).toBeGreaterThanOrEqual(1);
+    // 64 MiB of events (64 KiB each), written as the outbox keeps them, each announced.
+    const { Client } = await import('pg');
+    const sql = new Client({ connectionString: stack.databaseUrl });
+    await sql.connect();
+    try {
+      const big = JSON.stringify({ blob: 'x'.repeat(64 * 1024) });
+      for (let i = 0; i < 1024; i += 64) {
+        await sql.query(
+          `insert into event (type, at, resource_type, resource_id, data)
+           select 'deployment.succeeded', now(), 'deployment', g, $1::jsonb from generate_series(1, 64) g`,
+          [big],
+        );
+        await sql.query(`select pg_notify('idp_events', '0')`);
+      }
+    } finally {
+      await sql.end();
+    }
+    await Promise.race([
+      closed,
+      new Promise((_, reject) => setTimeout(() => reject(new Error('never cut off')), 30_000)),
+    ]);
+    // The stream is gone from the API's books too.
+    for (let i = 0; i < 50 && (await open()) !== streamsBefore - 1; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(await open()).toBe(streamsBefore - 1);
+    const rss = Number(
+      /^process_resident_memory_bytes (\d+)/m.exec((await stack.http.get('/api/metrics')).text)?.[1],
+    );
+    // The 64 MiB were not kept for the slow client (the test process is API, worker and jest at once).
+    expect(rss).toBeLessThan(1024 * 1024 * 1024);
+  }, 120_000);
+});
