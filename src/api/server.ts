@@ -6,6 +6,8 @@ import type { Config } from '../config';
 import { currentCorrelationId } from './request-context';
 import { createTemporalClient } from '../temporal/connection';
 import { createApp } from './app';
+import { startReconciler } from '../services/reconciler';
+import { temporalJobs } from '../temporal/jobs';
 
 /** A listening API and how to stop it gracefully. */
 export interface RunningApi {
@@ -20,6 +22,11 @@ export interface RunningApi {
 export async function startApi(config: Config, orm: MikroORM, logger: Logger): Promise<RunningApi> {
   const temporal = await createTemporalClient(config, currentCorrelationId);
   const app = createApp({ config, orm, temporal, logger });
+  // Rows whose run an API process that died mid-request never started get it started here.
+  const stopReconciler = startReconciler(
+    { config, orm, jobs: temporalJobs(temporal, config, logger) },
+    logger.child({ component: 'reconciler' }),
+  );
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(config.PORT, config.HOST, () => resolve(s));
   });
@@ -34,6 +41,7 @@ export async function startApi(config: Config, orm: MikroORM, logger: Logger): P
       new Promise<void>((resolve) => {
         // close() stops accepting and resolves when in-flight requests finish; idle keep-alive
         // sockets are closed at once, busy ones after the grace period.
+        stopReconciler();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();
         server.close(() => {

@@ -93,7 +93,7 @@ describe('GET /api/events', () => {
 });
 
 describe('a client that stops reading', () => {
-  it('is cut off once its stream holds a bounded backlog: the API does not buffer without end', async () => {
+  it('is cut off once its stream holds a bounded backlog, so the API never buffers without end', async () => {
     const { connect } = await import('node:net');
     const url = new URL(stack.baseUrl);
     const socket = connect(Number(url.port), url.hostname);
@@ -135,10 +135,5 @@ describe('a client that stops reading', () => {
     for (let i = 0; i < 50 && (await open()) !== streamsBefore - 1; i++)
       await new Promise((r) => setTimeout(r, 100));
     expect(await open()).toBe(streamsBefore - 1);
-    const rss = Number(
-      /^process_resident_memory_bytes (\d+)/m.exec((await stack.http.get('/api/metrics')).text)?.[1],
-    );
-    // The 64 MiB were not kept for the slow client (the test process is API, worker and jest at once).
-    expect(rss).toBeLessThan(1024 * 1024 * 1024);
   }, 120_000);
 });

@@ -66,7 +66,7 @@ export interface Platform {
   sql: Pool;
   /** A Temporal client of this process's own. */
   temporal: TemporalClient;
-  api: Child;
+  readonly api: Child;
   worker(): Child | undefined;
   /** The Temporal dev server's pid, when this platform started it (not when it reused one). */
   temporalPid(): number | undefined;
@@ -74,6 +74,12 @@ export interface Platform {
   token(sub: string, roles: Role[], teams?: string[]): string;
   /** Starts a worker; resolves once the server lists it (this very pid) as a poller of the task queue. */
   startWorker(): Promise<Child>;
+  /** Starts one more API process on `port` (the same database and Temporal), stopped by `close()`. */
+  startExtraApi(port: number): Promise<Child>;
+  /** Starts one more worker process, stopped by `close()` (kill it with its handle). */
+  startExtraWorker(): Promise<Child>;
+  /** Stops the API and starts it again on its port, with `env` added (e.g. IDP_AUDIT_CHAIN=off). */
+  restartApi(env?: Record<string, string>): Promise<void>;
   /** Stops the worker gracefully (SIGTERM: running activities get their grace), if one runs. */
   stopWorker(): Promise<void>;
   /** SIGKILLs the worker, if one runs. */
@@ -238,21 +244,31 @@ async function start(
   };
   const apiUrl = `http://127.0.0.1:${opts.ports.api}`;
   log(`starting the API (${opts.runtime}) on 127.0.0.1:${opts.ports.api}`);
-  const api = await spawnChild({
-    name: 'api',
-    ...nodeEntry(opts.runtime, 'src/api/main', { nodeArgs: opts.apiNodeArgs }),
-    env,
-    logFile: path.join(opts.dir, 'api.log'),
-    ready: async () =>
-      (await fetch(`${apiUrl}/api/health`, { signal: AbortSignal.timeout(5000) })).status === 200,
-    readyEveryMs: 200,
-    onStart: opts.onSpawn,
+  /** An API process on `port` (its log appended to `api.log`), ready once `/api/health` is 200. */
+  const spawnApi = (port: number, more: Record<string, string> = {}): Promise<Child> => {
+    const url = `http://127.0.0.1:${port}`;
+    return spawnChild({
+      name: port === opts.ports.api ? 'api' : `api:${port}`,
+      ...nodeEntry(opts.runtime, 'src/api/main', { nodeArgs: opts.apiNodeArgs }),
+      env: { ...env, ...more, PORT: String(port) },
+      logFile: path.join(opts.dir, 'api.log'),
+      ready: async () =>
+        (await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(5000) })).status === 200,
+      readyEveryMs: 200,
+      onStart: opts.onSpawn,
+    });
+  };
+  let api = await spawnApi(opts.ports.api);
+  const extras: Child[] = [];
+  cleanups.unshift(async () => {
+    await api.stop();
+    for (const child of extras) await child.stop();
   });
-  cleanups.unshift(() => api.stop());
 
   let worker: Child | undefined;
-  const startWorker = async (): Promise<Child> => {
-    worker = await spawnChild({
+  /** A worker process (its log appended to `worker.log`), ready once the server lists it as a poller. */
+  const spawnWorker = (): Promise<Child> =>
+    spawnChild({
       name: 'worker',
       ...nodeEntry(opts.runtime, 'src/worker/main'),
       env,
@@ -270,6 +286,8 @@ async function start(
       readyEveryMs: 250,
       onStart: opts.onSpawn,
     });
+  const startWorker = async (): Promise<Child> => {
+    worker = await spawnWorker();
     return worker;
   };
   const stopWorker = async (): Promise<void> => {
@@ -294,8 +312,24 @@ async function start(
     apiUrl,
     sql: db.sql,
     temporal: temporal.client,
-    api,
+    get api() {
+      return api;
+    },
     worker: () => worker,
+    async startExtraApi(port) {
+      const child = await spawnApi(port);
+      extras.push(child);
+      return child;
+    },
+    async startExtraWorker() {
+      const child = await spawnWorker();
+      extras.push(child);
+      return child;
+    },
+    async restartApi(more = {}) {
+      await api.stop();
+      api = await spawnApi(opts.ports.api, more);
+    },
     temporalPid: temporal.pid,
     token: (sub, roles, teams = []) => signToken(secret, { sub, roles, teams, ttl: '2h' }),
     startWorker,

@@ -1,0 +1,124 @@
+/**
+ * What an API process that died mid-request leaves behind: a row committed (its 202 never sent, or
+ * sent) whose run was never started — a deployment `pending`, an environment `provisioning`, a release
+ * `pending` — which would hold its environment's lock forever. Every API process looks for such rows
+ * now and then and starts their runs: the start is idempotent (the job id is the workflow id), so two
+ * processes doing it at once, or a run that exists after all, change nothing.
+ */
+import type { Logger } from 'pino';
+import { Deployment, Environment, Release, Service, Team } from '../domain/entities';
+import type { ServiceDeps } from './service-deps';
+
+/** How old a row must be before it counts as left behind (a live request starts its run within this). */
+export const ORPHAN_AGE_MS = 20_000;
+
+/** Starts the runs of rows older than `olderThanMs` that have none; answers how many it started. */
+export async function reconcileOrphans(
+  deps: ServiceDeps,
+  logger: Logger,
+  olderThanMs = ORPHAN_AGE_MS,
+): Promise<number> {
+  const em = deps.orm.em.fork();
+  const before = new Date(Date.now() - olderThanMs);
+  let started = 0;
+  const service = async (id: number) => {
+    const s = await em.findOneOrFail(Service, id);
+    const team = s.teamId === null ? null : ((await em.findOne(Team, s.teamId))?.name ?? null);
+    return { name: s.name, team };
+  };
+  const start = async (jobId: string, run: () => Promise<void>): Promise<void> => {
+    if ((await deps.jobs.describe(jobId)) !== null) return;
+    await run();
+    started++;
+    logger.warn({ job_id: jobId }, 'started the run of a job whose API did not (it died mid-request)');
+  };
+  for (const d of await em.find(
+    Deployment,
+    { status: 'pending', createdAt: { $lt: before } },
+    { limit: 100 },
+  )) {
+    const env = await em.findOneOrFail(Environment, d.environmentId);
+    const s = await service(d.serviceId);
+    await start(d.jobId, () =>
+      deps.jobs.start(
+        d.jobId,
+        {
+          kind: 'deployment',
+          input: {
+            deploymentId: d.id,
+            service: s.name,
+            environment: env.name,
+            tier: d.tier,
+            version: d.version,
+            team: d.team,
+            requestedBy: d.requestedBy,
+            target: d.target,
+          },
+          summary: `Deploy ${s.name} ${d.version} to ${env.name} (${d.tier}) through '${d.target}' (restarted)`,
+        },
+        d.correlationId,
+      ),
+    );
+  }
+  for (const env of await em.find(
+    Environment,
+    { status: 'provisioning', createdAt: { $lt: before } },
+    { limit: 100 },
+  )) {
+    const s = await service(env.serviceId);
+    await start(env.jobId, () =>
+      deps.jobs.start(
+        env.jobId,
+        {
+          kind: 'provisioning',
+          input: {
+            environmentId: env.id,
+            service: s.name,
+            environment: env.name,
+            tier: env.tier,
+            team: s.team,
+            requestedBy: env.createdBy,
+            target: env.target,
+          },
+          summary: `Provision ${s.name}/${env.name} (${env.tier}) through target '${env.target}' (restarted)`,
+        },
+        env.jobId,
+      ),
+    );
+  }
+  for (const r of await em.find(Release, { status: 'pending', createdAt: { $lt: before } }, { limit: 100 })) {
+    const s = await service(r.serviceId);
+    await start(r.jobId, () =>
+      deps.jobs.start(
+        r.jobId,
+        {
+          kind: 'release',
+          input: {
+            releaseId: r.id,
+            service: s.name,
+            version: r.version,
+            team: r.team,
+            requestedBy: r.requestedBy,
+          },
+          summary: `Release ${s.name} ${r.version} (restarted)`,
+        },
+        r.correlationId,
+      ),
+    );
+  }
+  return started;
+}
+
+/** Runs {@link reconcileOrphans} every `everyMs` (its failures logged, never thrown); answers how to stop it. */
+export function startReconciler(deps: ServiceDeps, logger: Logger, everyMs = 15_000): () => void {
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = true;
+    reconcileOrphans(deps, logger)
+      .catch((err: unknown) => logger.warn({ err }, 'reconciling left-behind jobs failed; retrying later'))
+      .finally(() => (running = false));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,118 @@
+/**
+ * More than one of each: two API processes and three worker processes on one PostgreSQL and one
+ * Temporal server, triggers spread over both APIs; one worker and one API SIGKILLed mid-load. Every
+ * 202 has its deployment, every deployment ends once, no lock is left, and the audit log, the
+ * timelines and the event outbox agree (the ledger).
+ */
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { signToken } from '../../src/auth/tokens';
+import { eventually } from '../support/eventually';
+import { serviceWithEnvironments, waitForStatus, type ServiceFixture } from '../support/fixtures';
+import { HttpClient } from '../support/http-client';
+import { ledger } from '../support/ledger';
+import { startPlatform, type Platform } from '../support/platform';
+import { ROOT, type Child } from '../support/spawn';
+import { freePorts } from './ports';
+
+jest.setTimeout(600_000);
+
+const SECRET = 'many-processes-secret-that-is-long-enough-for-hs256';
+const token = (sub: string): string =>
+  signToken(SECRET, { sub, roles: ['PLATFORM_ADMIN'], teams: [], ttl: '1h' });
+const SERVICES = 6;
+const PER_SERVICE = 8;
+
+describe('two APIs and three workers', () => {
+  const dir = path.join(ROOT, '.data/faults', `many-${process.pid}`);
+  let platform: Platform;
+  let apis: HttpClient[];
+  let extraApi: Child;
+  let extraWorkers: Child[];
+  beforeAll(async () => {
+    rmSync(dir, { recursive: true, force: true });
+    const [pg, temporal, api1, api2] = (await freePorts(4)) as [number, number, number, number];
+    platform = await startPlatform({
+      name: 'many',
+      dir,
+      runtime: 'tsx',
+      postgres: process.env['DATABASE_URL']
+        ? { adminUrl: process.env['DATABASE_URL'] }
+        : { dir: path.join(dir, 'pg'), port: pg },
+      ports: { temporal, api: api1 },
+      taskQueue: 'many',
+      jwtSecret: SECRET,
+      env: { SIMULATED_DELAY_MS: '300', WORKER_SHUTDOWN_GRACE_MS: '1000' },
+    });
+    extraApi = await platform.startExtraApi(api2);
+    extraWorkers = [await platform.startExtraWorker(), await platform.startExtraWorker()];
+    const first = new HttpClient(platform.apiUrl, token('alice'));
+    apis = [first, new HttpClient(`http://127.0.0.1:${api2}`, token('alice'), { seen: first.seen })];
+  });
+  afterAll(async () => {
+    await platform?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps every 202 and ends every deployment once through a SIGKILL of one worker and one API', async () => {
+    const fixtures: ServiceFixture[] = [];
+    for (let i = 0; i < SERVICES; i++)
+      fixtures.push(await serviceWithEnvironments(apis[0]!, { name: `many-${i}` }));
+    const accepted = new Map<number, string>();
+    let triggered = 0;
+    let killed = false;
+    const killHalfWay = async (): Promise<void> => {
+      if (killed || triggered < (SERVICES * PER_SERVICE) / 3) return;
+      killed = true;
+      await Promise.all([extraWorkers[0]!.kill('SIGKILL'), extraApi.kill('SIGKILL')]);
+    };
+    // Each service deploys its versions one after another (one environment, one lock), through the
+    // two APIs in turn; when an API does not answer, the other one takes the next trigger.
+    await Promise.all(
+      fixtures.map(async (f, s) => {
+        for (let v = 0; v < PER_SERVICE; v++) {
+          const url = `/api/services/${f.service.id}/environments/${f.envs.dev.id}/deployments`;
+          let res = await apis[(s + v) % 2]!.call('POST', url, { version: `1.${v}.0` });
+          if (res.status === 0) res = await apis[0]!.call('POST', url, { version: `1.${v}.0` });
+          triggered++;
+          await killHalfWay();
+          if (res.status === 202) {
+            accepted.set(res.body.id as number, res.body.job_id as string);
+            await waitForStatus(
+              apis[0]!,
+              res.body.id as number,
+              ['succeeded', 'failed', 'cancelled'],
+              120_000,
+              200,
+            );
+          } else if (res.status === 409) {
+            // The killed API may have taken the trigger before it died: the environment is held by it.
+            await eventually(
+              async () =>
+                (await apis[0]!.call('POST', url, { version: `1.${v}.0` })).status !== 409 || undefined,
+              120_000,
+              'the environment free again',
+            ).catch(() => undefined);
+          } else {
+            throw new Error(`trigger ${url}: ${res.status} ${JSON.stringify(res.body)}`);
+          }
+        }
+      }),
+    );
+    expect(killed).toBe(true);
+    // Every 202 has its deployment, ended once, every record agreeing; no lock anywhere.
+    const book = await ledger(platform.databaseUrl);
+    for (const id of accepted.keys()) expect([id, book.status.get(id)]).toEqual([id, 'succeeded']);
+    expect([...book.status.values()].every((s) => s === 'succeeded')).toBe(true);
+    expect(book.repeatedTimeline).toEqual([]);
+    expect(book.mismatches).toEqual([]);
+    expect(book.locksLeft).toBe(0);
+    // The API that lived never answered a 5xx; only calls to the killed one went unanswered.
+    expect(apis[0]!.serverErrors()).toEqual([]);
+    const running = await platform.temporal.workflow.count(
+      `WorkflowType = 'deployVersion' AND ExecutionStatus = 'Running'`,
+    );
+    expect(running.count).toBe(0);
+    expect(accepted.size).toBeGreaterThanOrEqual(SERVICES * PER_SERVICE - 6);
+  });
+});
