@@ -740,20 +740,24 @@ async function main(): Promise<void> {
     const apiIdle = peakOf('api', ['idle']);
     const workerIdle = peakOf('worker', ['idle']);
     figure('API RSS idle', 'MB', apiIdle, null, null);
-    figure(
-      'API RSS peak under load (÷ idle)',
-      'MB',
-      peakOf('api', ['pages', 'reads', 'triggers', 'drain', 'e2e']),
-      apiIdle,
-      null,
-    );
-    figure('API RSS peak under the trigger load', 'MB', peakOf('api', ['triggers']), null, {
-      op: '<=',
-      limit: 160,
-      absolute: true,
-    });
+    const loadPhases = ['pages', 'reads', 'triggers', 'drain', 'e2e', 'callbacks'].filter((ph) => peaks[ph]);
+    if (loadPhases.length > 0)
+      figure('API RSS peak under load (÷ idle)', 'MB', peakOf('api', loadPhases), apiIdle, null);
+    if (peaks['triggers'])
+      figure('API RSS peak under the trigger load', 'MB', peakOf('api', ['triggers']), null, {
+        op: '<=',
+        limit: 160,
+        absolute: true,
+      });
     figure('worker RSS idle', 'MB', workerIdle, null, null);
-    figure('worker RSS peak under load (÷ idle)', 'MB', peakOf('worker', ['drain', 'e2e']), workerIdle, null);
+    if (peaks['drain'] || peaks['e2e'])
+      figure(
+        'worker RSS peak under load (÷ idle)',
+        'MB',
+        peakOf('worker', ['drain', 'e2e']),
+        workerIdle,
+        null,
+      );
     details['rss_peaks_mb'] = peaks;
 
     printTable();

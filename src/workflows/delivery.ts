@@ -11,6 +11,7 @@ import {
   condition,
   isCancellation,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -54,8 +55,18 @@ export type DeliverySteps = Pick<Activities, 'planDelivery' | 'noteReport' | 'ob
 /** Remote short steps, for runs whose database steps are remote (provisioning). */
 export const remoteSteps: DeliverySteps = proxyActivities<Activities>(DB_STEP);
 
-/** The hand-over's options: a command may run for its whole timeout; the rest heartbeat within a minute. */
+/**
+ * The hand-over's step. A webhook's request is short (10 s at most an attempt): a local activity,
+ * run by the worker that holds the run, without a trip through the task queue (retried with the
+ * same backoff; a lost worker's replacement sends it again, under the same `webhook-id`). A command
+ * may run for its whole timeout and the simulated driver heartbeats: remote activities.
+ */
 function handOver(plan: DeliveryPlan) {
+  if (plan.kind === 'webhook')
+    return proxyLocalActivities<Activities>({
+      startToCloseTimeout: '30s',
+      retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+    });
   return proxyActivities<Activities>({
     ...DRIVER_STEP,
     startToCloseTimeout:

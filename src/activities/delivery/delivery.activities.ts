@@ -63,7 +63,8 @@ export function deliveryActivities(deps: ActivityDeps) {
       attempt: ctx.info.attempt,
     };
     const url = String(job.target.config['url']);
-    const stop = keepBeating();
+    // A local activity (the hand-over) has no heartbeat; the cancel notice is a remote one that does.
+    const stop = ctx.info.isLocal ? () => undefined : keepBeating();
     try {
       return await postSigned(
         job.target.name,
