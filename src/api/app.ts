@@ -17,6 +17,7 @@ import { registerWebhookRoutes } from './routes/webhooks.routes';
 import { registerEventRoutes } from './routes/events.routes';
 import { temporalJobs } from '../temporal/jobs';
 import { changeSettings, configureChanges } from '../db/changes';
+import { eventNotices } from '../db/event-notices';
 import type { ApiDeps, AppDeps, AppState } from './types';
 
 /**
@@ -26,6 +27,8 @@ import type { ApiDeps, AppDeps, AppState } from './types';
 export function createApp(appDeps: AppDeps): Koa<AppState> {
   const deps: ApiDeps = { ...appDeps, jobs: temporalJobs(appDeps.temporal, appDeps.config, appDeps.logger) };
   configureChanges(changeSettings(appDeps.config));
+  // Listen for changes other processes announce (policies, events) from the start.
+  void eventNotices(String(appDeps.orm.config.get('clientUrl'))).start();
   const app = new Koa<AppState>();
   app.proxy = false;
   const router = new Router<AppState>({ prefix: '/api' });

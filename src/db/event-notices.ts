@@ -6,7 +6,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { Client } from 'pg';
+import { forgetPolicies } from '../domain/deployment-rules';
 import { EVENTS_CHANNEL } from './changes';
+
+/** The channel a policy change NOTIFYs (the payload is the policy's name). */
+export const POLICIES_CHANNEL = 'idp_policies';
 
 const RECONNECT_MS = 2000;
 
@@ -33,6 +37,7 @@ export class EventNotices {
   private async connect(): Promise<void> {
     const client = new Client({ connectionString: this.url });
     const lost = (): void => {
+      forgetPolicies();
       if (this.client === client) this.client = undefined;
       client.end().catch(() => undefined);
       if (!this.closed) setTimeout(() => void this.start().catch(() => undefined), RECONNECT_MS).unref();
@@ -41,6 +46,7 @@ export class EventNotices {
     client.on('error', lost);
     client.on('end', lost);
     client.on('notification', (n) => {
+      if (n.channel === POLICIES_CHANNEL) return forgetPolicies();
       const id = Number(n.payload);
       if (Number.isFinite(id) && id > this.latest) this.latest = id;
       this.emitter.emit('notice');
@@ -48,7 +54,10 @@ export class EventNotices {
     try {
       await client.connect();
       await client.query(`LISTEN ${EVENTS_CHANNEL}`);
+      await client.query(`LISTEN ${POLICIES_CHANNEL}`);
       this.client = client;
+      // Whatever changed while nobody listened is read again.
+      forgetPolicies();
     } catch {
       lost();
     }

@@ -2,7 +2,8 @@
 import { rowsAfter } from '../db/keyset';
 import { Environment, PlatformPolicy, Service } from '../domain/entities';
 import { InputError, NotFoundError, type Violation } from '../domain/errors';
-import { loadPolicies } from '../domain/deployment-rules';
+import { POLICIES_CHANNEL } from '../db/event-notices';
+import { forgetPolicies, loadPolicies } from '../domain/deployment-rules';
 import { freezeHolding, freezeViolation } from '../domain/freezes';
 import { canManagePolicies } from '../domain/rbac';
 import { deny, recordIn } from './audit-trail';
@@ -52,6 +53,9 @@ export async function putPolicy(
     details: { before, after: { kind: body.kind, enabled: body.enabled, config: body.config } },
   });
   await em.flush();
+  // Committed: this process forgets its cached policies now, every other one when the notice arrives.
+  forgetPolicies();
+  await em.getConnection().execute(`select pg_notify('${POLICIES_CHANNEL}', ?)`, [name]);
   return policy;
 }
 

@@ -13,6 +13,7 @@ import type { Driver } from '../activities/drivers/driver';
 import { CORRELATION_HEADER, notificationsQueue } from '../workflows/contract';
 import { connectionOptions } from '../temporal/connection';
 import { changeSettings, configureChanges } from '../db/changes';
+import { eventNotices } from '../db/event-notices';
 
 /** Reads the correlation header the workflow copied onto the activity and runs the activity under it. */
 const correlationInterceptor = (): { inbound: ActivityInboundCallsInterceptor } => ({
@@ -59,6 +60,8 @@ export async function createWorker(deps: WorkerDeps): Promise<PlatformWorker> {
   const connection = deps.connection ?? (await NativeConnection.connect(connectionOptions(config)));
   const driver = deps.driver ?? new SimulatedDriver(config.SIMULATED_DELAY_MS);
   configureChanges(changeSettings(config));
+  // Policies changed by an API process reach this one's cache through its NOTIFY.
+  void eventNotices(String(orm.config.get('clientUrl'))).start();
   const bundlePath = prebuiltBundlePath();
   const workflowSource = deps.workflowBundle
     ? { workflowBundle: deps.workflowBundle }
