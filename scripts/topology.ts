@@ -28,7 +28,12 @@ import { build, migrate, platformEnvironment, requireDist, startApi, startWorker
 import { freePorts, runJob } from './topology/processes';
 import { runScenario } from './topology/scenario';
 import { seconds, Steps } from './topology/steps';
-import { startNativeTemporal, validateDynamicConfig, type NativeTemporal } from './topology/temporal';
+import {
+  checkServer,
+  startNativeTemporal,
+  validateDynamicConfig,
+  type NativeTemporal,
+} from './topology/temporal';
 import { prepareToolbox, type Toolbox } from './topology/tools';
 
 /** Generous limits: the machine may be busy with other suites. */
@@ -43,7 +48,7 @@ const LIMITS = {
   waitMs: 2 * 60_000,
 };
 
-/** Undo actions of what was started, run newest first by {@link Run.close}. */
+/** One run: its id, its log folder, its steps, and the undo actions of what it started. */
 class Run {
   readonly id = newRunId();
   readonly dir = path.join(ROOT, '.data', 'topology', this.id);
@@ -69,10 +74,13 @@ class Run {
   }
 }
 
-/** The Temporal schema job, as compose's `temporal-schema` service runs it. */
-async function temporalSchema(run: Run, toolbox: Toolbox, db: RunDatabases): Promise<string> {
+/**
+ * The Temporal schema job, as compose's `temporal-schema` service runs it on every `up`; `name`
+ * tells a first run's log from a second's.
+ */
+async function temporalSchema(run: Run, toolbox: Toolbox, db: RunDatabases, name: string): Promise<string> {
   await runJob({
-    name: 'temporal-schema',
+    name,
     script: 'temporal-config/setup-schema.sh',
     env: {
       PATH: toolbox.path,
@@ -91,18 +99,29 @@ async function temporalSchema(run: Run, toolbox: Toolbox, db: RunDatabases): Pro
   return `${db.temporal}, ${db.visibility}`;
 }
 
+/** What a namespace job did: create the namespace or find it, and how many search attributes it registered. */
+interface SetupOutcome {
+  created: boolean;
+  registered: number;
+}
+
+const describeSetup = (o: SetupOutcome): string =>
+  `namespace default ${o.created ? 'created' : 'found'} (retention 72 h), ${o.registered} of ${SEARCH_ATTRIBUTE_NAMES.length} search attributes registered`;
+
 /**
- * The namespace job, as compose's `temporal-setup` service runs it, then a check of its result
- * through the server's own API: every search attribute of the code is registered as Keyword.
+ * The namespace job, as compose's `temporal-setup` service runs it on every `up`, then a check of
+ * its result through the server's own API: the namespace keeps runs 72 h and every search attribute
+ * of the code is registered. `name` tells a first run's log from a second's.
  */
 async function temporalSetup(
   run: Run,
   toolbox: Toolbox,
   temporal: NativeTemporal,
   client: TemporalClient,
-): Promise<string> {
-  await runJob({
-    name: 'temporal-setup',
+  name: string,
+): Promise<SetupOutcome> {
+  const output = await runJob({
+    name,
     script: 'temporal-config/setup-namespace.sh',
     env: {
       PATH: toolbox.path,
@@ -119,7 +138,13 @@ async function temporalSetup(
   });
   const missing = SEARCH_ATTRIBUTE_NAMES.filter((name) => !(name in (customAttributes ?? {})));
   if (missing.length) throw new Error(`search attributes not registered: ${missing.join(', ')}`);
-  return `namespace default, ${SEARCH_ATTRIBUTE_NAMES.length} search attributes`;
+  const { config } = await client.workflowService.describeNamespace({ namespace: 'default' });
+  const retentionHours = Number(config?.workflowExecutionRetentionTtl?.seconds ?? 0) / 3600;
+  if (retentionHours !== 72) throw new Error(`namespace default keeps runs ${retentionHours} h, not 72 h`);
+  return {
+    created: output.includes('creating namespace'),
+    registered: output.match(/^registering search attribute/gm)?.length ?? 0,
+  };
 }
 
 /** Everything in compose's start order, then the scenario. */
@@ -137,7 +162,12 @@ async function stack(run: Run): Promise<void> {
     await db.createPlatform();
     return `${db.server.host}:${db.server.port} ${db.platform}`;
   });
-  await steps.run('temporal-schema: setup-schema.sh', () => temporalSchema(run, toolbox, db));
+  await steps.run('temporal-schema: setup-schema.sh', () =>
+    temporalSchema(run, toolbox, db, 'temporal-schema'),
+  );
+  await steps.run('temporal-schema again (the next `up`)', () =>
+    temporalSchema(run, toolbox, db, 'temporal-schema-again'),
+  );
   const temporal = await steps.run(
     'temporal: server healthy (PostgreSQL persistence + visibility)',
     () =>
@@ -150,18 +180,31 @@ async function stack(run: Run): Promise<void> {
       }),
     (t) => `frontend ${t.address}`,
   );
-  const client = await steps.run(
-    'temporal: SDK client, metrics endpoint',
+  const { client } = await steps.run(
+    'temporal: release, stores, metrics',
     async () => {
       const connection = await Connection.connect({ address: temporal.address });
       run.defer('close the Temporal connection', () => connection.close());
-      const res = await fetch(temporal.metricsUrl, { signal: AbortSignal.timeout(10_000) });
-      if (res.status !== 200) throw new Error(`${temporal.metricsUrl}: ${res.status}`);
-      return new TemporalClient({ connection, namespace: 'default' });
+      const client = new TemporalClient({ connection, namespace: 'default' });
+      return { client, detail: await checkServer(client, temporal) };
     },
-    () => temporal.metricsUrl,
+    (r) => r.detail,
   );
-  await steps.run('temporal-setup: setup-namespace.sh', () => temporalSetup(run, toolbox, temporal, client));
+  await steps.run(
+    'temporal-setup: setup-namespace.sh',
+    () => temporalSetup(run, toolbox, temporal, client, 'temporal-setup'),
+    describeSetup,
+  );
+  await steps.run(
+    'temporal-setup again (the next `up`)',
+    async () => {
+      const outcome = await temporalSetup(run, toolbox, temporal, client, 'temporal-setup-again');
+      if (outcome.created || outcome.registered > 0)
+        throw new Error(`a second run changed something: ${describeSetup(outcome)}`);
+      return outcome;
+    },
+    describeSetup,
+  );
 
   await steps.run(process.argv.includes('--no-build') ? 'build (skipped)' : 'npm run build', () =>
     process.argv.includes('--no-build')

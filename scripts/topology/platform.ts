@@ -52,6 +52,8 @@ export async function build(
     command: 'npm',
     args: ['run', '-s', 'build'],
     env: {},
+    // npm, its shell and tsc: a stop reaches all of them.
+    group: true,
     logFile: path.join(logDir, 'build.log'),
     timeoutMs,
     onStart,
@@ -66,7 +68,7 @@ export function requireDist(): string {
   return 'reusing dist/ (--no-build)';
 }
 
-/** The `migrate` job: `node dist/src/cli/migrate.js up`; answers its last line. */
+/** The `migrate` job: `node dist/src/cli/migrate.js up`; answers how many migrations it applied. */
 export async function migrate(
   env: Record<string, string>,
   logDir: string,
@@ -81,7 +83,8 @@ export async function migrate(
     timeoutMs,
     onStart,
   });
-  return output.trim().split('\n').pop()?.slice(0, 160) ?? '';
+  const applied = /applied: (.*)/.exec(output)?.[1]?.split(', ');
+  return applied ? `${applied.length} migrations applied` : (output.trim().split('\n').pop() ?? '');
 }
 
 /** The `api` service; ready once `GET /api/health` is 200 (its checks reach PostgreSQL and Temporal). */

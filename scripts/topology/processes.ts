@@ -2,26 +2,35 @@
  * Free loopback ports, and processes run to their end: the compose stack's one-shot jobs
  * (temporal-config/*.sh, as plain bash children), the build and the migration.
  */
-import { createServer, type Server } from 'node:net';
+import { randomInt } from 'node:crypto';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import path from 'node:path';
 import { ROOT, spawnChild, type Child, type SpawnOptions } from '../../test/support/spawn';
 
+/** Listens on 127.0.0.1:`port` (0: any); answers the listener, or undefined when the port is taken. */
+async function listen(port: number): Promise<Server | undefined> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}
+
 /**
- * `count` distinct ports free on 127.0.0.1 right now. Every listener is held until all are known, so
- * no port is answered twice; another program may still take one before its user binds it.
+ * `count` distinct ports free on 127.0.0.1 right now: any the system hands out, or random ones in
+ * `range` (inclusive). Every listener is held until all are known, so no port is answered twice;
+ * another program may still take one before its user binds it.
  */
-export async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number, range?: [number, number]): Promise<number[]> {
   const servers: Server[] = [];
   try {
-    for (let i = 0; i < count; i++) {
-      const server = createServer();
-      servers.push(server);
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(0, '127.0.0.1', resolve);
-      });
+    for (let attempt = 0; servers.length < count; attempt++) {
+      if (attempt > count * 50)
+        throw new Error(`no ${count} free ports in ${range?.join('-') ?? 'any range'}`);
+      const server = await listen(range ? randomInt(range[0], range[1] + 1) : 0);
+      if (server) servers.push(server);
     }
-    return servers.map((s) => (s.address() as { port: number }).port);
+    return servers.map((s) => (s.address() as AddressInfo).port);
   } finally {
     await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   }

@@ -96,24 +96,42 @@ async function jobCompleted(api: HttpClient, jobId: string): Promise<string> {
   return `${jobId} completed (source ${job.source})`;
 }
 
-/**
- * Every workflow ID in `expected` is listed by `IdpService = 'payments'`: the search attributes are
- * registered and the visibility database is written and queried (it may lag the runs by a moment).
- */
-async function visibleBySearchAttribute(temporal: TemporalClient, expected: string[], waitMs: number) {
-  const query = "IdpService = 'payments'";
+/** The workflow IDs `query` lists, once they are exactly `expected` (visibility may lag the runs by a moment). */
+async function listedExactly(temporal: TemporalClient, query: string, expected: string[], waitMs: number) {
   let seen: string[] = [];
   await eventually(
     async () => {
       seen = [];
       for await (const run of temporal.workflow.list({ query })) seen.push(run.workflowId);
-      return expected.every((id) => seen.includes(id));
+      return seen.length === expected.length && expected.every((id) => seen.includes(id));
     },
     waitMs,
     () => `${query} to list ${expected.join(', ')} (listed: ${seen.join(', ') || 'none'})`,
     500,
   );
-  return `${query}: ${seen.length} runs, all ${expected.length} expected`;
+}
+
+/**
+ * The runs as Temporal's visibility store (PostgreSQL here) finds them by the platform's search
+ * attributes: every run of the service by the attributes it started with, and the prod deployment
+ * also by the status its workflow upserted when it ended.
+ */
+async function visibleBySearchAttributes(
+  temporal: TemporalClient,
+  runs: Body[],
+  prodDeployment: Body,
+  waitMs: number,
+) {
+  const all = "IdpService = 'payments'";
+  await listedExactly(
+    temporal,
+    all,
+    runs.map((r: Body) => r.job_id),
+    waitMs,
+  );
+  const upserted = `${all} AND IdpKind = 'deployment' AND IdpTier = 'prod' AND IdpStatus = 'succeeded'`;
+  await listedExactly(temporal, upserted, [prodDeployment.job_id], waitMs);
+  return `${runs.length} runs by IdpService, ${prodDeployment.job_id} by IdpKind+IdpTier+IdpStatus`;
 }
 
 /** Runs the whole scenario as steps; throws at the first that fails. */
@@ -181,9 +199,10 @@ export async function runScenario(opts: ScenarioOptions): Promise<void> {
   );
   await steps.run('GET /api/jobs/:job_id of the prod run', () => jobCompleted(alice, prodDeployment.job_id));
   await steps.run('runs listed through PostgreSQL visibility', () =>
-    visibleBySearchAttribute(
+    visibleBySearchAttributes(
       opts.temporal,
-      [dev, staging, prod, devDeployment, stagingDeployment, prodDeployment].map((r: Body) => r.job_id),
+      [dev, staging, prod, devDeployment, stagingDeployment, prodDeployment],
+      prodDeployment,
       opts.waitMs,
     ),
   );

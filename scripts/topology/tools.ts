@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { findTemporalCli, TOOLS_BIN } from '../../src/dev/temporal-server';
+import { findTemporalCli, TEMPORAL_CLI_MODULE, TOOLS_BIN } from '../../src/dev/temporal-server';
 
 const run = promisify(execFile);
 
@@ -40,26 +40,39 @@ async function isPinned(binary: string): Promise<boolean> {
 }
 
 /**
- * `GOBIN=<tools> go install <module>@v<version>` unless the tools folder already holds that release
- * of `name`; answers its path.
+ * `GOBIN=<tools> go install <target>` (a `module/path@version`), which leaves `name` in the tools
+ * folder; answers its path.
  */
-async function goInstall(
-  go: string,
-  name: string,
-  packagePath: string,
-  log: (line: string) => void,
-): Promise<string> {
-  const binary = path.join(TOOLS_BIN, name);
-  if (await isPinned(binary)) return binary;
-  const target = `${SERVER_MODULE}/${packagePath}@v${TEMPORAL_SERVER_VERSION}`;
+async function goInstall(go: string, target: string, name: string, log: (line: string) => void) {
   log(`building ${target} into ${TOOLS_BIN} (a few minutes, once)`);
   await mkdir(TOOLS_BIN, { recursive: true });
   await run(go, ['install', target], {
     env: { ...process.env, GOBIN: TOOLS_BIN },
     maxBuffer: 64 * 1024 * 1024,
   });
+  return path.join(TOOLS_BIN, name);
+}
+
+/** A program of the server module (`cmd/server`, `cmd/tools/sql`), built unless the pinned release is there. */
+async function serverProgram(go: string, name: string, packagePath: string, log: (line: string) => void) {
+  const binary = path.join(TOOLS_BIN, name);
+  if (await isPinned(binary)) return binary;
+  const target = `${SERVER_MODULE}/${packagePath}@v${TEMPORAL_SERVER_VERSION}`;
+  await goInstall(go, target, name, log);
   if (!(await isPinned(binary))) throw new Error(`go install ${target} did not leave ${binary}`);
   return binary;
+}
+
+/**
+ * The pinned `temporal` CLI as the dev runner finds it (src/dev/temporal-server.ts), else built with
+ * this script's Go, which need not be on PATH.
+ */
+async function temporalCli(go: string, log: (line: string) => void): Promise<string> {
+  const found = await findTemporalCli(log);
+  if (found) return found;
+  const built = await goInstall(go, TEMPORAL_CLI_MODULE, 'temporal', log);
+  if (!existsSync(built)) throw new Error(`go install ${TEMPORAL_CLI_MODULE} did not leave ${built}`);
+  return built;
 }
 
 /**
@@ -68,13 +81,8 @@ async function goInstall(
  * when `go install` already fetched it.
  */
 async function schemaRoot(go: string): Promise<string> {
-  const { stdout } = await run(
-    go,
-    ['mod', 'download', '-json', `${SERVER_MODULE}@v${TEMPORAL_SERVER_VERSION}`],
-    {
-      maxBuffer: 16 * 1024 * 1024,
-    },
-  );
+  const serverModule = `${SERVER_MODULE}@v${TEMPORAL_SERVER_VERSION}`;
+  const { stdout } = await run(go, ['mod', 'download', '-json', serverModule], { maxBuffer: 1024 * 1024 });
   const dir = (JSON.parse(stdout) as { Dir?: string }).Dir;
   const root = dir && path.join(dir, 'schema', 'postgresql', 'v12');
   if (!root || !existsSync(path.join(root, 'temporal', 'versioned')))
@@ -100,10 +108,9 @@ export interface Toolbox {
 /** Builds or finds every program; `binDir` (made here) receives the image-named links. */
 export async function prepareToolbox(binDir: string, log: (line: string) => void): Promise<Toolbox> {
   const go = goBinary();
-  const cli = await findTemporalCli(log);
-  if (!cli) throw new Error('no temporal CLI: set TEMPORAL_CLI_PATH or install Go (see README)');
-  const server = await goInstall(go, 'server', 'cmd/server', log);
-  const sqlTool = await goInstall(go, 'sql', 'cmd/tools/sql', log);
+  const cli = await temporalCli(go, log);
+  const server = await serverProgram(go, 'server', 'cmd/server', log);
+  const sqlTool = await serverProgram(go, 'sql', 'cmd/tools/sql', log);
   await mkdir(binDir, { recursive: true });
   await symlink(sqlTool, path.join(binDir, 'temporal-sql-tool'));
   await symlink(cli, path.join(binDir, 'temporal'));
