@@ -28,6 +28,8 @@ const envSchema = z
     TEMPORAL_METRICS_BIND: optionalString,
     WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+    /** Workflow runs a worker keeps in memory (the SDK's default follows the heap size). */
+    WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
     JWT_SECRET: optionalString,
     JWT_JWKS_URI: optionalString,
     JWT_ISSUER: optionalString,

@@ -80,10 +80,14 @@ type Execute = (sql: string, params: unknown[]) => Promise<Record<string, unknow
 async function viewOf(subject: Subject, execute: Execute): Promise<Record<string, unknown>> {
   switch (subject.type) {
     case 'deployment': {
-      const approvals = await execute(
-        'select approver, decision, comment, at from approval where deployment_id = ? order by id',
-        [subject.row.id],
-      );
+      // Decisions are taken from awaiting_approval on: a pending deployment has none to read.
+      const approvals =
+        subject.row.status === 'pending'
+          ? []
+          : await execute(
+              'select approver, decision, comment, at from approval where deployment_id = ? order by id',
+              [subject.row.id],
+            );
       return deploymentJson(
         subject.row,
         approvals.map((a) => ({
@@ -122,16 +126,15 @@ async function writeQueued(list: Queued[], execute: Execute): Promise<void> {
     list.map(async (q) => (q.event && q.subject ? { q, data: await viewOf(q.subject, execute) } : null)),
   );
   const announced = events.filter((e): e is NonNullable<typeof e> => e !== null);
-  let prev = '';
-  if (settings.chain)
-    prev = String(
-      (await execute('select last_hash from audit_chain_head where id = 1 for update', []))[0]!['last_hash'],
-    );
+  // One statement takes the head's lock (an UPDATE locks its row before RETURNING is computed)
+  // and, under it, the ids: so ids follow commit order.
   const ids = await execute(
-    `select (select array_agg(nextval('audit_log_id_seq')) from generate_series(1, ?)) as audit,
-            (select array_agg(nextval('event_id_seq')) from generate_series(1, ?)) as events`,
+    `${settings.chain ? 'update audit_chain_head set last_hash = last_hash where id = 1 returning last_hash,' : 'select'}
+       (select array_agg(nextval('audit_log_id_seq')) from generate_series(1, ?)) as audit,
+       (select array_agg(nextval('event_id_seq')) from generate_series(1, ?)) as events`,
     [list.length, announced.length],
   );
+  let prev = settings.chain ? String(ids[0]!['last_hash']) : '';
   const auditIds = ((ids[0]!['audit'] as string[] | null) ?? []).map(Number);
   const eventIds = ((ids[0]!['events'] as string[] | null) ?? []).map(Number);
   const params: unknown[] = [];

@@ -48,11 +48,13 @@ export async function promotionViolation(
     { serviceId, version, tier: before, status: 'succeeded' },
     { orderBy: { finishedAt: 'asc' }, fields: ['finishedAt', 'updatedAt'] },
   );
+  const succeededSince = first ? (first.finishedAt ?? first.updatedAt) : null;
+  const check = (candidates: string[]) =>
+    checkPromotionOrder({ version, tier, succeededSince, candidates }, policies);
+  // The environments of the tier before are named in the refusal's hint only: read them only then.
+  if (check([]) === null) return null;
   const candidates = (
     await em.find(Environment, { serviceId, tier: before }, { orderBy: { id: 'asc' } })
   ).map((e) => e.name);
-  return checkPromotionOrder(
-    { version, tier, succeededSince: first ? (first.finishedAt ?? first.updatedAt) : null, candidates },
-    policies,
-  );
+  return check(candidates);
 }

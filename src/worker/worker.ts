@@ -91,8 +91,13 @@ export async function createWorker(deps: WorkerDeps): Promise<PlatformWorker> {
     },
     shutdownGraceTime: config.WORKER_SHUTDOWN_GRACE_MS,
   };
-  const main = await Worker.create({ ...options, taskQueue: queue });
-  const notifications = await Worker.create({ ...options, taskQueue: notificationsQueue(queue) });
+  const main = await Worker.create({
+    ...options,
+    taskQueue: queue,
+    ...(config.WORKER_MAX_CACHED_WORKFLOWS === undefined ? {} : { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS }),
+  });
+  // One run per subscription: a small cache is plenty, and leaves the memory to the deployments.
+  const notifications = await Worker.create({ ...options, taskQueue: notificationsQueue(queue), maxCachedWorkflows: 50 });
   return {
     async run() {
       // One stopping (a fatal error, or the runtime's signal handling) stops the other.

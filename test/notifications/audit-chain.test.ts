@@ -68,7 +68,7 @@ describe('the audit chain', () => {
   }, 300_000);
 
   it('names the first bad entry after an UPDATE of one row with plain SQL', async () => {
-    await createTeam(stack);
+    for (let i = 0; i < 5; i++) await createTeam(stack);
     const { rows } = await sql.query('select id from audit_log order by id desc offset 3 limit 1');
     const id = rows[0].id as number;
     const before = await sql.query('select details from audit_log where id = $1', [id]);
@@ -86,8 +86,7 @@ describe('the audit chain', () => {
   });
 
   it('names the entry after a DELETE of one row', async () => {
-    await createTeam(stack);
-    await createTeam(stack);
+    for (let i = 0; i < 4; i++) await createTeam(stack);
     const { rows } = await sql.query('select * from audit_log order by id desc offset 2 limit 2');
     const [after, removed] = rows as { id: number }[];
     await sql.query('delete from audit_log where id = $1', [removed!.id]);
