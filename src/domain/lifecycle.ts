@@ -8,11 +8,13 @@
  * and, for a status that holds the environment lock, the lock index's migration.
  */
 import { ConflictError } from './errors';
-import { auditEntry, moveEntry, type AuditEntry, type AuditOutcome } from './audit-entries';
+import { moveEntry, type AuditEntry, type AuditOutcome } from './audit-entries';
 
 export {
   auditEntry,
   decisionEntry,
+  reminderEntry,
+  rolledBackEntry,
   statusDedupeKey,
   type AuditEntry,
   type AuditFacts,
@@ -268,51 +270,4 @@ export function moveRelease(r: ReleaseRecord, to: ReleaseStatus, facts: MoveFact
     facts,
     at,
   );
-}
-
-/**
- * The audit entry (and so the event) of a deployment replaced by a rollback: `rolled_back_by` set
- * on `replaced` (the caller sets it), once per rollback.
- */
-export function rolledBackEntry(
-  replaced: { id: number; jobId: string; team: string | null },
-  rollback: { id: number; jobId: string; version: string },
-  who: {
-    actor: string;
-    actorRoles?: readonly string[];
-    correlationId: string | null;
-    context?: Record<string, unknown>;
-  },
-): AuditEntry {
-  return auditEntry(who, {
-    action: 'deployment.rolled_back',
-    outcome: 'success',
-    targetType: 'deployment',
-    targetId: replaced.id,
-    team: replaced.team,
-    details: {
-      rolled_back_by: rollback.id,
-      job_id: rollback.jobId,
-      to_version: rollback.version,
-      ...who.context,
-    },
-    dedupeKey: `${replaced.jobId}:rolled_back_by:${rollback.id}`,
-  });
-}
-
-/** The audit entry (and so the event) of the `n`-th reminder that a deployment still waits for approval. */
-export function reminderEntry(
-  d: { id: number; jobId: string; team: string | null; approvalsRequired: number },
-  n: number,
-  who: { actor: string; correlationId: string | null; context?: Record<string, unknown> },
-): AuditEntry {
-  return auditEntry(who, {
-    action: 'deployment.approval_reminder',
-    outcome: 'success',
-    targetType: 'deployment',
-    targetId: d.id,
-    team: d.team,
-    details: { reminder: n, approvals_required: d.approvalsRequired, job_id: d.jobId, ...who.context },
-    dedupeKey: `${d.jobId}:reminder:${n}`,
-  });
 }

@@ -94,10 +94,16 @@ export async function createWorker(deps: WorkerDeps): Promise<PlatformWorker> {
   const main = await Worker.create({
     ...options,
     taskQueue: queue,
-    ...(config.WORKER_MAX_CACHED_WORKFLOWS === undefined ? {} : { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS }),
+    ...(config.WORKER_MAX_CACHED_WORKFLOWS === undefined
+      ? {}
+      : { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS }),
   });
   // One run per subscription: a small cache is plenty, and leaves the memory to the deployments.
-  const notifications = await Worker.create({ ...options, taskQueue: notificationsQueue(queue), maxCachedWorkflows: 50 });
+  const notifications = await Worker.create({
+    ...options,
+    taskQueue: notificationsQueue(queue),
+    maxCachedWorkflows: 50,
+  });
   return {
     async run() {
       // One stopping (a fatal error, or the runtime's signal handling) stops the other.

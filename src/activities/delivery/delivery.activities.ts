@@ -26,6 +26,7 @@ import type { DeliveryOutcome, DeliveryPlan, JobRef, TargetReport } from '../../
 import type { ActivityDeps } from '../activity-deps';
 import { DriverError } from '../drivers/driver';
 import { activityLogger, keepBeating, moveFacts, record } from '../run-context';
+import { commandEnv, commandVerdict } from './command-contract';
 import { runCommand } from './command-runner';
 import { jobDocument, loadJob, type JobContext } from './job-context';
 import { OutputSink } from './output-sink';
@@ -264,45 +265,4 @@ export function deliveryActivities(deps: ActivityDeps) {
       }
     },
   };
-}
-
-/** Exactly the contract's environment of a command: nothing else of the worker's reaches it. */
-function commandEnv(job: JobContext, action: 'provision' | 'deploy'): Record<string, string> {
-  const d = job.deployment;
-  return {
-    PATH: process.env['PATH'] ?? '/usr/local/bin:/usr/bin:/bin',
-    IDP_ACTION: action,
-    IDP_JOB_ID: job.jobId,
-    IDP_SERVICE: job.service.name,
-    IDP_ENVIRONMENT: job.environment.name,
-    IDP_TIER: job.environment.tier,
-    ...(d && action === 'deploy' ? { IDP_VERSION: d.version, IDP_DEPLOYMENT_ID: String(d.id) } : {}),
-  };
-}
-
-/** What a command's end means: 0 succeeded, 75 retried, anything else (or a stop) a failure. */
-function commandVerdict(
-  target: string,
-  command: string,
-  timeoutText: string,
-  r: Awaited<ReturnType<typeof runCommand>>,
-): DeliveryOutcome {
-  const said = r.lastStderrLine ? `: ${r.lastStderrLine}` : '';
-  if (r.stopped === 'timeout')
-    throw ApplicationFailure.nonRetryable(
-      `command '${command}' of target '${target}' did not finish within ${timeoutText} (stopped)${said}`,
-    );
-  if (r.code === 0)
-    return {
-      status: 'succeeded',
-      detail: `command '${command}' of target '${target}' exited 0`,
-      externalUrl: null,
-    };
-  if (r.code === 75)
-    throw ApplicationFailure.retryable(
-      `command '${command}' exited 75 (temporary failure)${said}`,
-      'CommandTempFail',
-    );
-  const how = r.code !== null ? `exited ${r.code}` : `was killed by ${r.killedBy}`;
-  throw ApplicationFailure.nonRetryable(`command '${command}' of target '${target}' ${how}${said}`);
 }
