@@ -36,13 +36,16 @@ export class Migration20261203000001DeliveryTargets extends Migration {
       "total_bytes" bigint not null,
       "updated_at" timestamptz(6) not null);`);
 
+    // A webhook-id is taken once per target: a callback signed for one job and replayed to another
+    // job of the same target is a duplicate, not a second completion.
     this.addSql(`create table "callback_receipt" (
       "id" serial primary key,
+      "target" varchar(63) not null,
       "job_id" varchar(255) not null,
       "webhook_id" varchar(255) not null,
       "status" varchar(20) not null,
       "received_at" timestamptz(6) not null,
-      constraint "callback_receipt_job_id_webhook_id_unique" unique ("job_id", "webhook_id"));`);
+      constraint "callback_receipt_target_webhook_id_unique" unique ("target", "webhook_id"));`);
 
     this.addSql(`drop index "deployment_environment_active_lock";`);
     this.addSql(`create unique index "deployment_environment_active_lock" on "deployment" ("environment_id")

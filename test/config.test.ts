@@ -46,3 +46,29 @@ describe.each(['src/dev/runner.ts', 'src/api/main.ts', 'src/worker/main.ts', 'sr
     });
   },
 );
+
+describe.each(['src/api/main.ts', 'src/worker/main.ts'])('%s without IDP_ENCRYPTION_KEY', (entry) => {
+  it('refuses to start, naming the key, and exits 1', () => {
+    const run = spawnSync(TSX, [entry], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env['PATH'],
+        HOME: process.env['HOME'],
+        JWT_SECRET: 'x'.repeat(40),
+        DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+        TEMPORAL_ADDRESS: '127.0.0.1:1',
+      },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/^ {2}IDP_ENCRYPTION_KEY: required/m);
+    expect(run.stderr).not.toMatch(/^\s+at /m);
+  });
+
+  it('refuses a key that is not 32 bytes of base64', () => {
+    expect(() => loadConfig({ IDP_ENCRYPTION_KEY: 'c2hvcnQ=' })).toThrow(
+      /IDP_ENCRYPTION_KEY: must be 32 bytes/,
+    );
+  });
+});

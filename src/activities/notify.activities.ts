@@ -113,13 +113,15 @@ export function notificationActivities({
     until: number,
     signal: AbortSignal,
   ) {
-    const [earlier] = await query<{ n: string; first: Date | null }>(
+    const [earlier] = await query<{ n: string }>(
       em(),
-      'select count(*) as n, min(at) as first from webhook_delivery where subscription_id = ? and event_id = ?',
+      'select count(*) as n from webhook_delivery where subscription_id = ? and event_id = ?',
       [sub.id, ev.id],
     );
     let n = Number(earlier?.n ?? 0);
-    const first = earlier?.first ? new Date(earlier.first).getTime() : Date.now();
+    // An event is retried for 24 h from when it happened: a receiver back after a long outage gets
+    // each old event once more, not a day each.
+    const first = new Date(ev.at).getTime();
     for (;;) {
       n += 1;
       const error = await attempt(sub, secret, ev, n, signal);

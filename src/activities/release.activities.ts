@@ -25,8 +25,11 @@ function setStage(r: Release, index: number, stage: ReleaseStage): void {
   r.stages = r.stages.map((s, i) => (i === index ? stage : s));
 }
 
-/** The idempotency key of a release's deployments: one per environment and release. */
-export const releaseKey = (releaseId: number): string => `release-${releaseId}`;
+/**
+ * The idempotency key of a release's deployments: one per environment and release. Its `/` is not
+ * in the alphabet of the keys clients send, so no client can take a release's place.
+ */
+export const releaseKey = (releaseId: number): string => `release/${releaseId}`;
 
 /** Makes the stage's deployment to `envId` (or finds it), or names the job that holds the environment. */
 async function open(
@@ -106,6 +109,8 @@ export function releaseActivities({ orm, logger }: Pick<ActivityDeps, 'orm' | 'l
     async beginRelease(releaseId: number): Promise<ReleasePlan> {
       return orm.em.fork().transactional(async (em) => {
         const r = await lockRelease(em, releaseId);
+        if (r.status !== 'pending' && r.status !== 'in_progress')
+          return { stages: [], done: 0, ended: r.status };
         if (r.status === 'pending') move(em, r, 'in_progress');
         const policies = await loadPolicies(em);
         const done = r.stages.findIndex((s) => s.status !== 'succeeded');

@@ -42,6 +42,8 @@ const admits = (f: StreamFilter, e: EventRow): boolean =>
   (f.serviceId === null || e.service_id === f.serviceId) &&
   (f.types === null || f.types.includes(e.type));
 
+const twice = <T>(v: T): [T, T] => [v, v];
+
 /** One open stream. */
 class Stream {
   private held: EventRow[] | null = [];
@@ -158,18 +160,25 @@ export class EventFanout {
       this.streams.delete(stream);
       sseStreams.dec();
     });
-    // Replay what the client missed, a page at a time, then go live (events offered meanwhile were held).
+    // Replay what the client missed, a page at a time (only what it may see and asked for), then go
+    // live: events offered meanwhile were held. A client that left stops the replay.
     for (;;) {
       const rows = await this.query(
-        'select id, type, at, team, service_id, data from event where id > ? order by id limit ?',
-        [stream.lastSent, PAGE],
+        `select id, type, at, team, service_id, data from event where id > ?
+           and (?::jsonb is null or team in (select jsonb_array_elements_text(?::jsonb)))
+           and (?::int is null or service_id = ?::int)
+           and (?::jsonb is null or type in (select jsonb_array_elements_text(?::jsonb)))
+         order by id limit ?`,
+        [
+          stream.lastSent,
+          ...twice(filter.teams && JSON.stringify(filter.teams)),
+          ...twice(filter.serviceId),
+          ...twice(filter.types && JSON.stringify(filter.types)),
+          PAGE,
+        ],
       );
-      const before = stream.lastSent;
-      for (const row of rows) {
-        stream.send(row);
-        stream.lastSent = Math.max(stream.lastSent, Number(row.id));
-      }
-      if (rows.length < PAGE || stream.lastSent === before) break;
+      for (const row of rows) stream.send(row);
+      if (rows.length < PAGE || !session.isConnected) break;
     }
     stream.live();
   }

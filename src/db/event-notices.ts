@@ -56,8 +56,9 @@ export class EventNotices {
       await client.query(`LISTEN ${EVENTS_CHANNEL}`);
       await client.query(`LISTEN ${POLICIES_CHANNEL}`);
       this.client = client;
-      // Whatever changed while nobody listened is read again.
+      // Whatever changed while nobody listened is read again, and readers look for what they missed.
       forgetPolicies();
+      this.emitter.emit('notice');
     } catch {
       lost();
     }

@@ -89,8 +89,8 @@ export async function verifyAuditChain(deps: ServiceDeps): Promise<ChainVerdict>
           prev = row.hash!;
           entries += 1;
         }
+        if (rows.length > 0) after = Number(rows[rows.length - 1]!.id);
         if (rows.length < PAGE) break;
-        after = Number(rows[rows.length - 1]!.id);
       }
       if (prev !== head!.last_hash)
         return {

@@ -37,6 +37,7 @@ async function findJob(deps: ServiceDeps, jobId: string) {
   const target = await em.findOne(Target, { name: targetName });
   return {
     target,
+    targetName,
     waiting: deployment ? deployment.status === 'in_progress' : environment!.status === 'provisioning',
     status: deployment ? deployment.status : environment!.status,
   };
@@ -116,7 +117,8 @@ export async function receiveCallback(
   verifySignature(deps, job.target, headers as SignatureHeaders, raw);
   const report = parseReport(raw);
   const em = deps.orm.em.fork();
-  if (await em.findOne(CallbackReceipt, { jobId, webhookId: id })) {
+  // Taken once per target: the same callback replayed to another job of the target changes nothing.
+  if (await em.findOne(CallbackReceipt, { target: job.targetName, webhookId: id })) {
     callbacksReceived.inc({ answer: 'duplicate' });
     return 'duplicate';
   }
@@ -133,7 +135,7 @@ export async function receiveCallback(
   // Kept after the run has it: a receipt lost to a crash here means the same callback, sent again,
   // reaches the run a second time, where the same webhook-id is applied once.
   try {
-    em.create(CallbackReceipt, { jobId, webhookId: id, status: report.status });
+    em.create(CallbackReceipt, { target: job.targetName, jobId, webhookId: id, status: report.status });
     await em.flush();
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;

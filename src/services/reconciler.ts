@@ -1,12 +1,13 @@
 /**
  * What an API process that died mid-request leaves behind: a row committed (its 202 never sent, or
  * sent) whose run was never started — a deployment `pending`, an environment `provisioning`, a release
- * `pending` — which would hold its environment's lock forever. Every API process looks for such rows
+ * `pending` — which would hold its environment's lock forever; a subscription whose deliveries never
+ * began. Every API process looks for such rows
  * now and then and starts their runs: the start is idempotent (the job id is the workflow id), so two
  * processes doing it at once, or a run that exists after all, change nothing.
  */
 import type { Logger } from 'pino';
-import { Deployment, Environment, Release, Service, Team } from '../domain/entities';
+import { Deployment, Environment, Release, Service, Team, WebhookSubscription } from '../domain/entities';
 import type { ServiceDeps } from './service-deps';
 
 /** How old a row must be before it counts as left behind (a live request starts its run within this). */
@@ -32,9 +33,16 @@ export async function reconcileOrphans(
     started++;
     logger.warn({ job_id: jobId }, 'started the run of a job whose API did not (it died mid-request)');
   };
+  // A release's stage deployments and automatic rollbacks are started by their parent runs (durable
+  // themselves): never by this.
   for (const d of await em.find(
     Deployment,
-    { status: 'pending', createdAt: { $lt: before } },
+    {
+      status: 'pending',
+      createdAt: { $lt: before },
+      releaseId: null,
+      requestedBy: { $ne: 'system:auto-rollback' },
+    },
     { limit: 100 },
   )) {
     const env = await em.findOneOrFail(Environment, d.environmentId);
@@ -103,6 +111,24 @@ export async function reconcileOrphans(
           summary: `Release ${s.name} ${r.version} (restarted)`,
         },
         r.correlationId,
+      ),
+    );
+  }
+  for (const w of await em.find(
+    WebhookSubscription,
+    // Those of the last day: an older one has had its run for long (this keeps the sweep cheap).
+    { deletedAt: null, createdAt: { $lt: before, $gt: new Date(Date.now() - 86_400_000) } },
+    { limit: 100 },
+  )) {
+    await start(w.jobId, () =>
+      deps.jobs.start(
+        w.jobId,
+        {
+          kind: 'notification',
+          input: { subscriptionId: w.id, team: w.team },
+          summary: `Deliver ${w.events.join(', ')} events to ${w.url} (restarted)`,
+        },
+        w.jobId,
       ),
     );
   }

@@ -94,9 +94,7 @@ export async function createWorker(deps: WorkerDeps): Promise<PlatformWorker> {
   const main = await Worker.create({
     ...options,
     taskQueue: queue,
-    ...(config.WORKER_MAX_CACHED_WORKFLOWS === undefined
-      ? {}
-      : { maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS }),
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
   });
   // One run per subscription: a small cache is plenty, and leaves the memory to the deployments.
   const notifications = await Worker.create({

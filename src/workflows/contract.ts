@@ -91,6 +91,8 @@ export interface ReleasePlan {
   stages: { tier: string; environments: { id: number; name: string }[]; soakAfterSeconds: number }[];
   /** The stages that ended already (a run that continued as new), by index. */
   done: number;
+  /** The release ended before its run began (cancelled, or its start taken for failed): nothing to run. */
+  ended?: string;
 }
 
 /** The search attributes a job's run starts with (all Keyword), from its input. */

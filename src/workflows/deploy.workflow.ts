@@ -2,7 +2,6 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  ParentClosePolicy,
   allHandlersFinished,
   condition,
   isCancellation,
@@ -11,8 +10,6 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setHandler,
-  sleep,
-  upsertMemo,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -26,20 +23,10 @@ import {
   type DeployResult,
   type DecisionInput,
   type DeploymentState,
-  type DeliveryPlan,
-  type JobRef,
-  failureMessage,
 } from './contract';
-import {
-  DELIVERY_TARGETS,
-  acceptReports,
-  deliverToTarget,
-  noticeCancel,
-  verifyRollout,
-  type Reports,
-} from './delivery';
-import { DB_STEP, DRIVER_STEP } from './presets';
-import { startDeploymentChild } from './release.workflow';
+import { acceptReports, noticeCancel } from './delivery';
+import { DB_STEP } from './presets';
+import { rollOut, type Run } from './deploy-rollout';
 
 // Read through a function: TypeScript would otherwise keep the status narrowed across awaits.
 const currentStatus = (s: DeploymentState): DeploymentStatus => s.status;
@@ -53,12 +40,6 @@ const remoteDb = proxyActivities<Activities>(DB_STEP);
 // round trips instead of seven (see BENCHMARKS.md). They are idempotent, so the rare re-run of a
 // local activity whose workflow task failed is harmless.
 const localDb = proxyLocalActivities<Activities>(DB_STEP);
-
-/** Patch id: a deploy freeze is checked again right before the rollout, and waited out. */
-export const FREEZE_RECHECK = 'deploy-freeze-recheck';
-
-/** Patch id: a rollout that failed in an `auto_rollback` tier starts its rollback. */
-export const AUTO_ROLLBACK = 'deploy-auto-rollback';
 
 /** Patch id: the database steps of deployVersion run as local activities. */
 export const LOCAL_DB_STEPS = 'deploy-db-steps-local';
@@ -77,29 +58,6 @@ const refused = (message: string): ApplicationFailure =>
 function refusalOf(err: unknown): ApplicationFailure | null {
   const cause = err instanceof ActivityFailure ? err.cause : null;
   return cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.decisionRefused ? cause : null;
-}
-
-const rollout = proxyActivities<Activities>(DRIVER_STEP);
-
-/** What the parts of one deployment's run share. */
-interface Run {
-  input: DeployInput;
-  db: typeof localDb;
-  state: DeploymentState;
-  /** Approvers whose decision is being applied or waits its turn. */
-  deciding: Set<string>;
-  /** Takes in what a step answered: the status (kept current in the IdpStatus search attribute) and the approvers. */
-  apply(next: DeploymentState | { status: DeploymentStatus }): void;
-  /** The run takes decisions one at a time ({@link SERIAL_DECISIONS}); set once, first thing. */
-  serial: boolean;
-  /** No decision is taken any more: the approval timer fired, or the run is ending. */
-  closed: boolean;
-  /** The target's reports (callbacks), taken in from the start. */
-  reports: Reports;
-  /** How the rollout reaches the target, once read. */
-  plan: DeliveryPlan | null;
-  /** Set once the target may have heard of the rollout (a cancellation then tells it). */
-  dispatched: { value: boolean };
 }
 
 /**
@@ -167,6 +125,9 @@ function acceptDecisions(run: Run): void {
   );
 }
 
+/** At most this many reminders per deployment (about 5 history events each; a run's history is bounded). */
+export const MAX_REMINDERS = 1000;
+
 /** Patch id: while a deployment waits for approval, reminders go out every `remind_every`. */
 export const APPROVAL_REMINDERS = 'deploy-approval-reminders';
 
@@ -183,6 +144,8 @@ async function waitForDecision(
   for (let n = 1; ; n++) {
     const left = deadline - Date.now();
     if (left <= 0) return false;
+    // Past MAX_REMINDERS the run only waits: each reminder grows its history by a few events.
+    if (n > MAX_REMINDERS) return condition(decided, left);
     if (await condition(decided, Math.min(left, remindEverySeconds * 1000))) return true;
     if (Date.now() >= deadline) return false;
     await run.db.remindApproval(run.input.deploymentId, n);
@@ -214,92 +177,6 @@ async function awaitApproval(run: Run, timeoutSeconds: number, remindEverySecond
   if (settled === 'rejected')
     throw ApplicationFailure.nonRetryable('deployment was rejected', FAILURE_TYPES.rejected);
   if (settled === 'expired') throw ApplicationFailure.nonRetryable('approval expired', FAILURE_TYPES.expired);
-}
-
-/** Rolls the version out through the simulated driver (runs started before {@link DELIVERY_TARGETS}). */
-async function rollOutSimulated(run: Run): Promise<void> {
-  const id = run.input.deploymentId;
-  try {
-    const detail = await rollout.runDeployment(id);
-    run.apply({ status: await run.db.transitionDeployment(id, ['in_progress'], 'succeeded', detail) });
-  } catch (err) {
-    if (isCancellation(err)) throw err;
-    const message = failureMessage(err);
-    run.apply({ status: await run.db.transitionDeployment(id, ['in_progress'], 'failed', message) });
-    throw ApplicationFailure.nonRetryable(`deployment failed: ${message}`, FAILURE_TYPES.deployFailed);
-  }
-}
-
-/**
- * Records `failed` from `from`, starts the automatic rollback when one is due (a child that
- * outlives this run: it is in this run's history, so a crash between the two still starts it, once),
- * and ends the run with a failure of `type`.
- */
-async function failFrom(
-  run: Run,
-  from: DeploymentStatus,
-  message: string,
-  type: string,
-  actor: string | null,
-): Promise<never> {
-  const id = run.input.deploymentId;
-  run.apply({
-    status: await run.db.transitionDeployment(id, [from], 'failed', message, { actor: actor ?? undefined }),
-  });
-  if (patched(AUTO_ROLLBACK)) {
-    const rollback = await run.db.startAutoRollback(id);
-    if (rollback) await startDeploymentChild(rollback, ParentClosePolicy.ABANDON);
-  }
-  throw ApplicationFailure.nonRetryable(
-    type === FAILURE_TYPES.deployFailed ? `deployment failed: ${message}` : message,
-    type,
-  );
-}
-
-/** Waits, durably, while a deploy freeze holds the tier (a timeline entry says until when). */
-async function waitOutFreezes(run: Run): Promise<void> {
-  if (!patched(FREEZE_RECHECK)) return;
-  const id = run.input.deploymentId;
-  for (;;) {
-    const freeze = await run.db.freezeCheck(id);
-    if (!freeze) return;
-    await run.db.noteDeploymentWait(
-      id,
-      `freeze:${freeze.window}:${freeze.until}`,
-      `waiting for deploy freeze '${freeze.window}' to end at ${freeze.until}`,
-    );
-    await sleep(Math.max(1000, Date.parse(freeze.until) - Date.now()));
-  }
-}
-
-/**
- * Rolls the version out through the deployment's target, then verifies it when its environment
- * says so (`verifying`, holding the lock), and records `succeeded` or `failed`.
- */
-async function rollOut(run: Run): Promise<void> {
-  if (!patched(DELIVERY_TARGETS)) return rollOutSimulated(run);
-  await waitOutFreezes(run);
-  const id = run.input.deploymentId;
-  const job: JobRef = { type: 'deployment', id };
-  const plan = (run.plan = await run.db.planDelivery(job));
-  const done = await deliverToTarget(job, 'deploy', plan, run.reports, run.dispatched, run.db);
-  if (!done.ok)
-    return failFrom(run, 'in_progress', done.message, FAILURE_TYPES.deployFailed, done.reportedBy);
-  if (done.externalUrl) upsertMemo({ external_url: done.externalUrl });
-  const reported = { actor: done.reportedBy ?? undefined, externalUrl: done.externalUrl };
-  if (!plan.verification) {
-    run.apply({
-      status: await run.db.transitionDeployment(id, ['in_progress'], 'succeeded', done.detail, reported),
-    });
-    return;
-  }
-  const checking = `${done.detail}; verifying ${plan.verification.url}`;
-  run.apply({
-    status: await run.db.transitionDeployment(id, ['in_progress'], 'verifying', checking, reported),
-  });
-  const verdict = await verifyRollout(id, plan.verification);
-  if (!verdict.ok) return failFrom(run, 'verifying', verdict.message, FAILURE_TYPES.verificationFailed, null);
-  run.apply({ status: await run.db.transitionDeployment(id, ['verifying'], 'succeeded', verdict.detail) });
 }
 
 /**

@@ -72,9 +72,9 @@ async function deployTo(
   try {
     await child.result();
   } catch (err) {
-    // The stage reads how it ended from the deployment's row (closeStage): nothing to do here but
-    // let a cancellation through.
-    if (isCancellation(err)) throw err;
+    // The stage reads how each deployment ended from its row (closeStage). Only the release's own
+    // cancellation goes on from here: a stage deployment someone cancelled is a failed stage.
+    if (isCancellation(err) && CancellationScope.current().consideredCancelled) throw err;
   }
 }
 
@@ -88,7 +88,11 @@ async function runStage(input: ReleaseInput, plan: ReleasePlan, index: number): 
     if (left > 0) await sleep(left);
   }
   upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.tier, value: stage.tier }]);
-  await Promise.all(stage.environments.map((env) => deployTo(input, index, env)));
+  // Every environment's deployment runs to its end (or its cancellation) before the stage is judged:
+  // a sibling is never left running, or terminated, because another one ended first.
+  const ended = await Promise.allSettled(stage.environments.map((env) => deployTo(input, index, env)));
+  const failed = ended.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
   const closed = await db.closeStage(input.releaseId, index);
   if (!closed.ok) {
     const message = closed.message ?? `stage '${stage.tier}' failed`;
@@ -106,6 +110,8 @@ async function runStage(input: ReleaseInput, plan: ReleasePlan, index: number): 
 export async function releaseVersion(input: ReleaseInput): Promise<{ status: string }> {
   try {
     const plan = await db.beginRelease(input.releaseId);
+    // Ended before its run got here (cancelled, or its start was taken for failed): nothing to run.
+    if (plan.ended) return { status: plan.ended };
     upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.status, value: 'in_progress' }]);
     for (let i = plan.done; i < plan.stages.length; i++) {
       if (i > plan.done && workflowInfo().historyLength > HISTORY_LIMIT)

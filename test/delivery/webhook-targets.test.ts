@@ -356,6 +356,39 @@ describe('the callback route', () => {
     expect((await stack.orm.em.fork().findOneOrFail(Deployment, dep.id)).status).toBe('succeeded');
   });
 
+  it('takes a callback captured from one job and replayed to another job of the same target as a duplicate', async () => {
+    const { receiver, target, service, env } = await hookedEnv();
+    const other = await provisionOn(stack, service.id, target.name, 'dev', { name: 'other' });
+    await waitForEnvironment(stack, service.id, other.id);
+    const a = await triggerDeployment(stack, service.id, env.id, { version: '7.0.0' });
+    const b = await triggerDeployment(stack, service.id, other.id, { version: '7.0.0' });
+    await receiver.waitFor('deployment.deploy', 2);
+    const captured = { webhookId: 'cb-captured', timestamp: Math.floor(Date.now() / 1000) };
+    const body = { status: 'succeeded' };
+    expect(
+      (
+        await callBack(
+          `${stack.baseUrl}/api/jobs/${a.job_id}/callback`,
+          target.signing_secret,
+          body,
+          captured,
+        )
+      ).status,
+    ).toBe(202);
+    await waitForStatus(stack, a.id, 'succeeded');
+    // The same signed request, sent to the other job: a duplicate, and b is still waiting.
+    const replayed = await callBack(
+      `${stack.baseUrl}/api/jobs/${b.job_id}/callback`,
+      target.signing_secret,
+      body,
+      captured,
+    );
+    expect(replayed.status).toBe(202);
+    expect(replayed.body.duplicate).toBe(true);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect((await stack.orm.em.fork().findOneOrFail(Deployment, b.id)).status).toBe('in_progress');
+  });
+
   it('after a rotation: new requests are signed with the new secret, callbacks verify with either for the hour', async () => {
     const { receiver, target, service, env } = await hookedEnv();
     const rotated = await stack.http.post(`/api/targets/${target.name}/rotate-secret`).set(auth(admin));

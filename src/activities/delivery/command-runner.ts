@@ -36,6 +36,22 @@ export interface CommandResult {
   lastStderrLine: string;
 }
 
+/** Node's timers take at most 2^31 - 1 ms (24.8 days); longer ones would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Calls `fn` after `ms`, however long; answers how to cancel it. */
+export function longTimeout(fn: () => void, ms: number): () => void {
+  let timer: NodeJS.Timeout;
+  const arm = (left: number): void => {
+    timer = setTimeout(
+      () => (left > MAX_TIMER_MS ? arm(left - MAX_TIMER_MS) : fn()),
+      Math.min(left, MAX_TIMER_MS),
+    );
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
+}
+
 function signalGroup(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(-pid, sig);
@@ -71,7 +87,7 @@ function runIn(home: string, spec: CommandSpec): Promise<CommandResult> {
       signalGroup(child.pid, 'SIGTERM');
       killTimer = setTimeout(() => signalGroup(child.pid!, 'SIGKILL'), spec.graceMs ?? KILL_GRACE_MS);
     };
-    const timeout = setTimeout(() => stop('timeout'), spec.timeoutMs);
+    const cancelTimeout = longTimeout(() => stop('timeout'), spec.timeoutMs);
     const onAbort = (): void => stop('cancelled');
     spec.signal.addEventListener('abort', onAbort, { once: true });
     child.stdout.on('data', (d: Buffer) => spec.onOutput(d));
@@ -82,12 +98,12 @@ function runIn(home: string, spec: CommandSpec): Promise<CommandResult> {
     child.stdin.on('error', () => undefined); // a command that does not read its stdin
     child.stdin.end(spec.stdin);
     child.once('error', (err) => {
-      clearTimeout(timeout);
+      cancelTimeout();
       spec.signal.removeEventListener('abort', onAbort);
       reject(err);
     });
     child.once('exit', (code, sig) => {
-      clearTimeout(timeout);
+      cancelTimeout();
       spec.signal.removeEventListener('abort', onAbort);
       // Whatever the leader left running in its group goes with it.
       if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');

@@ -9,7 +9,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { LockMode } from '@mikro-orm/postgresql';
-import { Deployment, Environment } from '../../domain/entities';
+import { AuditLog, Deployment, Environment } from '../../domain/entities';
 import { noteDeployment } from '../../domain/lifecycle';
 import {
   outboundWebhookId,
@@ -226,6 +226,9 @@ export function deliveryActivities(deps: ActivityDeps) {
         if (ref.type === 'deployment') {
           const d = await em.findOneOrFail(Deployment, ref.id, { lockMode: LockMode.PESSIMISTIC_WRITE });
           if (d.status !== 'in_progress') return;
+          // A repeat (its worker lost after the commit) finds its note written: nothing more to do.
+          if ((await em.count(AuditLog, { dedupeKey: `${d.jobId}:note:callback:${report.webhookId}` })) > 0)
+            return;
           if (report.externalUrl) d.externalUrl = report.externalUrl;
           record(
             em,

@@ -49,7 +49,7 @@ export function jobDocument(job: JobContext, action: TargetAction): JobDocument 
             id: d.id,
             version: d.version,
             config: d.config,
-            kind: 'deploy',
+            kind: d.kind,
             requested_by: d.requestedBy,
             initiated_by: d.initiatedBy,
           },

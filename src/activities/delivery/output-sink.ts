@@ -57,9 +57,11 @@ export class OutputSink {
     await this.writing;
   }
 
-  /** The kept bytes (for tests). */
+  /** The kept output as text PostgreSQL can store (a NUL byte, which text cannot hold, shown as U+FFFD). */
   text(): string {
-    return Buffer.concat(this.chunks).toString('utf8');
+    return Buffer.concat(this.chunks)
+      .toString('utf8')
+      .replace(/\u0000/g, '\uFFFD');
   }
 
   private keep(chunk: Buffer): void {

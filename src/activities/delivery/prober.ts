@@ -69,7 +69,9 @@ export async function verify(
   for (;;) {
     const verdict = verdictOf(plan, progress);
     if (verdict) return verdict;
-    if (progress.done > 0) await sleep(plan.intervalMs, undefined, { signal });
+    // In steps Node's timers can take (at most 24.8 days each).
+    for (let left = progress.done > 0 ? plan.intervalMs : 0; left > 0; left -= 2 ** 31 - 1)
+      await sleep(Math.min(left, 2 ** 31 - 1), undefined, { signal });
     const failure = await probe(plan, signal);
     progress.done += 1;
     if (failure) {

@@ -36,9 +36,20 @@ function networkError(err: unknown): string {
   return cause ? `${e?.message ?? 'error'} (${cause})` : (e?.message ?? String(err));
 }
 
+/** The answer's body, read up to {@link MAX_ANSWER_BYTES} (a longer one is no completion: empty). */
 async function readAnswer(res: Response): Promise<string> {
-  const text = await res.text();
-  return text.length > MAX_ANSWER_BYTES ? '' : text;
+  if (!res.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.length;
+    if (size > MAX_ANSWER_BYTES) {
+      await res.body.cancel().catch(() => undefined);
+      return '';
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /**
