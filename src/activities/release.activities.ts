@@ -5,7 +5,7 @@
  * stage's deployment is keyed by the release (`release-<id>` as its idempotency key).
  */
 import { LockMode, type EntityManager } from '@mikro-orm/postgresql';
-import { insertDeployment } from '../db/deployments';
+import { deployInputOf, insertDeployment } from '../db/deployments';
 import { isUniqueViolation } from '../db/errors';
 import { Deployment, Environment, Release, Service } from '../domain/entities';
 import type { ReleaseStage } from '../domain/entities';
@@ -78,16 +78,7 @@ async function open(
     start: {
       deploymentId: d.id,
       jobId: d.jobId,
-      input: {
-        deploymentId: d.id,
-        service: service.name,
-        environment: env.name,
-        tier: env.tier,
-        version: d.version,
-        team: d.team,
-        requestedBy: d.requestedBy,
-        target: d.target,
-      },
+      input: deployInputOf(d, service, env),
       summary: `Deploy ${service.name} ${d.version} to ${env.name} (${env.tier}), stage ${stageIndex + 1} of release ${r.jobId}`,
     },
   };

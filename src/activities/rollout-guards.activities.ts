@@ -4,7 +4,7 @@
  * rollback to the version that succeeded there before — started by the failing run itself, once.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
-import { insertDeployment } from '../db/deployments';
+import { deployInputOf, insertDeployment } from '../db/deployments';
 import { AuditLog, Deployment, Environment, Service } from '../domain/entities';
 import { loadPolicies } from '../domain/deployment-rules';
 import { freezeHolding } from '../domain/freezes';
@@ -25,16 +25,7 @@ function startOf(rollback: Deployment, service: Service, env: Environment): Depl
   return {
     deploymentId: rollback.id,
     jobId: rollback.jobId,
-    input: {
-      deploymentId: rollback.id,
-      service: service.name,
-      environment: env.name,
-      tier: env.tier,
-      version: rollback.version,
-      team: rollback.team,
-      requestedBy: rollback.requestedBy,
-      target: rollback.target,
-    },
+    input: deployInputOf(rollback, service, env),
     summary: `Roll back ${service.name} to ${rollback.version} in ${env.name} (${env.tier}) after deployment ${rollback.rollbackOf} failed`,
   };
 }

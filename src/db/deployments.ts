@@ -7,7 +7,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Deployment, type DeploymentKind } from '../domain/entities';
 import { recordChange } from './changes';
 import { auditEntry } from '../domain/lifecycle';
-import { deployJobId } from '../workflows/contract';
+import { deployJobId, type DeployInput } from '../workflows/contract';
 import { nextId } from './next-id';
 
 /** What a new deployment is. */
@@ -98,4 +98,22 @@ export async function insertDeployment(
     { type: 'deployment', row: created },
   );
   return created;
+}
+
+/** A deployment's run input, from its row and its service's and environment's names. */
+export function deployInputOf(
+  d: Pick<Deployment, 'id' | 'version' | 'team' | 'requestedBy' | 'target' | 'tier'>,
+  service: { name: string },
+  environment: { name: string },
+): DeployInput {
+  return {
+    deploymentId: d.id,
+    service: service.name,
+    environment: environment.name,
+    tier: d.tier,
+    version: d.version,
+    team: d.team,
+    requestedBy: d.requestedBy,
+    target: d.target,
+  };
 }

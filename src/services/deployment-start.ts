@@ -3,6 +3,7 @@
  * break-glass check, the freeze refusal, the 409 of a held environment, and starting the run.
  */
 import type { EntityManager } from '@mikro-orm/postgresql';
+import { deployInputOf } from '../db/deployments';
 import { Deployment, type Environment, type Service } from '../domain/entities';
 import { ConflictError, FreezeError } from '../domain/errors';
 import { freezeHolding, freezeViolation } from '../domain/freezes';
@@ -107,16 +108,7 @@ export async function startRun(
       d.jobId,
       {
         kind: 'deployment',
-        input: {
-          deploymentId: d.id,
-          service: service.name,
-          environment: env.name,
-          tier: env.tier,
-          version: d.version,
-          team: t.teamName,
-          requestedBy: caller.actor.sub,
-          target: d.target,
-        },
+        input: deployInputOf(d, service, env),
         summary: `${what} ${env.name} (${env.tier}) through '${d.target}'${approvals}`,
       },
       caller.correlationId,

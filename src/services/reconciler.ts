@@ -7,6 +7,7 @@
  * processes doing it at once, or a run that exists after all, change nothing.
  */
 import type { Logger } from 'pino';
+import { deployInputOf } from '../db/deployments';
 import { Deployment, Environment, Release, Service, Team, WebhookSubscription } from '../domain/entities';
 import type { ServiceDeps } from './service-deps';
 
@@ -52,16 +53,7 @@ export async function reconcileOrphans(
         d.jobId,
         {
           kind: 'deployment',
-          input: {
-            deploymentId: d.id,
-            service: s.name,
-            environment: env.name,
-            tier: d.tier,
-            version: d.version,
-            team: d.team,
-            requestedBy: d.requestedBy,
-            target: d.target,
-          },
+          input: deployInputOf(d, s, env),
           summary: `Deploy ${s.name} ${d.version} to ${env.name} (${d.tier}) through '${d.target}' (restarted)`,
         },
         d.correlationId,
