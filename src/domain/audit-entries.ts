@@ -2,8 +2,6 @@
  * Audit entries: their shape as the `audit_log` table keeps it, and the one rule that builds every
  * entry — a status change's (through the lifecycle module), a request's, a refusal's, a decision's.
  */
-import type { MoveFacts } from './lifecycle';
-
 /** Outcome of an audit entry. */
 export type AuditOutcome = 'success' | 'denied' | 'violation' | 'failure';
 
@@ -20,6 +18,20 @@ export interface AuditEntry {
   correlationId: string | null;
   details: Record<string, unknown>;
   dedupeKey: string | null;
+}
+
+/** Who makes a move, and what they say about it. */
+export interface MoveFacts {
+  actor: string;
+  actorRoles?: readonly string[];
+  correlationId: string | null;
+  /** Shown in the timeline entry and kept in the audit entry. */
+  detail?: string;
+  /** Kept on the row as its error (failed, expired, rejected). */
+  error?: string;
+  at?: Date;
+  /** More audit details (where the move was made: run and activity, or the request). */
+  context?: Record<string, unknown>;
 }
 
 /** The dedupe key of a status change: one entry per job and status, however often a step repeats. */

@@ -8,7 +8,9 @@
  * and, for a status that holds the environment lock, the lock index's migration.
  */
 import { ConflictError } from './errors';
-import { moveEntry, type AuditEntry, type AuditOutcome } from './audit-entries';
+import { moveEntry, type AuditEntry, type AuditOutcome, type MoveFacts } from './audit-entries';
+
+export type { MoveFacts } from './audit-entries';
 
 export {
   auditEntry,
@@ -94,20 +96,6 @@ export interface TimelineEntry {
   at: string;
   actor?: string;
   detail?: string;
-}
-
-/** Who makes a move, and what they say about it. */
-export interface MoveFacts {
-  actor: string;
-  actorRoles?: readonly string[];
-  correlationId: string | null;
-  /** Shown in the timeline entry and kept in the audit entry. */
-  detail?: string;
-  /** Kept on the row as its error (failed, expired, rejected). */
-  error?: string;
-  at?: Date;
-  /** More audit details (where the move was made: run and activity, or the request). */
-  context?: Record<string, unknown>;
 }
 
 // Failure outcomes are the moves in which the platform could not do what was asked; a rejection
