@@ -1,7 +1,10 @@
 /**
- * Event deliveries (see notify.workflow.ts): a pump delivers a subscription's events in id order —
- * signed (Standard Webhooks, `webhook-id` the event's id on every attempt), each retried with
- * exponential backoff (1 s, doubling, at most 60 s apart) for up to 24 h — and logs every attempt.
+ * Event deliveries (see notify.workflow.ts): a pump delivers a subscription's events — signed
+ * (Standard Webhooks, `webhook-id` the event's id on every attempt), each retried with exponential
+ * backoff (1 s, doubling, at most 60 s apart) for up to 24 h — and logs every attempt. The events of
+ * one resource (a deployment, a release, an environment) go out one after another in id order; up to
+ * {@link LANES} resources' events go out at once, so one HTTP round trip per event does not bound a
+ * subscription's throughput (in the soak, sequential delivery fell 15–27 s behind at 33 events/s).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Context } from '@temporalio/activity';
@@ -19,12 +22,22 @@ export const PUMP_MS = 4 * 60_000;
 /** How long an event is retried before it is given up on. */
 export const GIVE_UP_MS = 24 * 3600_000;
 const BATCH = 100;
+/** How many resources' events one subscription delivers at once. */
+export const LANES = 8;
+/** The log line of an event given up on. */
+const GIVEN_UP = 'given up after 24 h of retries';
 
 interface EventRow {
   id: string;
   type: string;
   at: Date;
   data: unknown;
+  resource_type: string;
+  resource_id: string;
+  /** Attempts already logged for this subscription (a pump resumed after a pause or a crash). */
+  attempts: string;
+  /** Delivered (or given up) already, ahead of the cursor: a pump stopped before it moved the cursor. */
+  finished: boolean;
 }
 
 function query<T>(em: EntityManager, sql: string, params: unknown[]): Promise<T[]> {
@@ -46,11 +59,25 @@ export function notificationActivities({
   const nextEvents = (sub: WebhookSubscription): Promise<EventRow[]> =>
     query<EventRow>(
       em(),
-      `select id, type, at, data from event where id > ?
-         and (? or type in (select jsonb_array_elements_text(?::jsonb)))
-         and (?::text is null or team = ?::text)
-       order by id limit ?`,
-      [sub.cursor, sub.events.includes('*'), JSON.stringify(sub.events), sub.team, sub.team, BATCH],
+      `select e.id, e.type, e.at, e.data, e.resource_type, e.resource_id, l.attempts, l.finished
+       from event e cross join lateral (
+         select count(*) as attempts,
+                coalesce(bool_or(d.status_code between 200 and 299 or d.error = ?), false) as finished
+         from webhook_delivery d where d.subscription_id = ? and d.event_id = e.id) l
+       where e.id > ?
+         and (? or e.type in (select jsonb_array_elements_text(?::jsonb)))
+         and (?::text is null or e.team = ?::text)
+       order by e.id limit ?`,
+      [
+        GIVEN_UP,
+        sub.id,
+        sub.cursor,
+        sub.events.includes('*'),
+        JSON.stringify(sub.events),
+        sub.team,
+        sub.team,
+        BATCH,
+      ],
     );
 
   const log = (
@@ -113,12 +140,7 @@ export function notificationActivities({
     until: number,
     signal: AbortSignal,
   ) {
-    const [earlier] = await query<{ n: string }>(
-      em(),
-      'select count(*) as n from webhook_delivery where subscription_id = ? and event_id = ?',
-      [sub.id, ev.id],
-    );
-    let n = Number(earlier?.n ?? 0);
+    let n = Number(ev.attempts);
     // An event is retried for 24 h from when it happened: a receiver back after a long outage gets
     // each old event once more, not a day each.
     const first = new Date(ev.at).getTime();
@@ -132,7 +154,7 @@ export function notificationActivities({
       }
       if (Date.now() - first >= GIVE_UP_MS) {
         webhookDeliveries.inc({ outcome: 'failed' });
-        await log(sub, ev, n, null, 'given up after 24 h of retries');
+        await log(sub, ev, n, null, GIVEN_UP);
         return 'given_up' as const;
       }
       webhookDeliveries.inc({ outcome: 'retried' });
@@ -144,9 +166,64 @@ export function notificationActivities({
     }
   }
 
+  /**
+   * Delivers a batch: each resource's events in order, {@link LANES} resources at once. Returns the
+   * ids delivered or given up on, and why it stopped early: `paused` (a resource's next retry falls
+   * after the pump's time; its later events wait with it) or `deleted`.
+   */
+  async function deliverBatch(
+    sub: WebhookSubscription,
+    secret: string,
+    batch: EventRow[],
+    until: number,
+    signal: AbortSignal,
+  ): Promise<{ finished: Set<string>; stop: 'paused' | 'deleted' | null }> {
+    const finished = new Set(batch.filter((ev) => ev.finished).map((ev) => ev.id));
+    const byResource = new Map<string, EventRow[]>();
+    for (const ev of batch) {
+      if (finished.has(ev.id)) continue;
+      const key = `${ev.resource_type}:${ev.resource_id}`;
+      byResource.set(key, [...(byResource.get(key) ?? []), ev]);
+    }
+    const queue = [...byResource.values()];
+    const stopAll = new AbortController();
+    const lanesSignal = AbortSignal.any([signal, stopAll.signal]);
+    let stop: 'paused' | 'deleted' | null = null;
+    const lane = async () => {
+      for (let events = queue.shift(); events && !lanesSignal.aborted; events = queue.shift()) {
+        for (const ev of events) {
+          const outcome = await deliverOne(sub, secret, ev, until, lanesSignal);
+          if (outcome === 'delivered' || outcome === 'given_up') {
+            finished.add(ev.id);
+            continue;
+          }
+          if (outcome === 'deleted') {
+            stop = 'deleted';
+            stopAll.abort();
+            return;
+          }
+          stop ??= 'paused';
+          break;
+        }
+      }
+    };
+    const settled = await Promise.allSettled(
+      Array.from({ length: Math.min(LANES, queue.length) }, () =>
+        lane().catch((err: unknown) => {
+          stopAll.abort();
+          throw err;
+        }),
+      ),
+    );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // A lane stopped because the subscription was deleted is not an error; anything else is.
+    if (failed && (signal.aborted || stop !== 'deleted')) throw failed.reason;
+    return { finished, stop };
+  }
+
   return {
     /**
-     * Delivers the subscription's events after its cursor, in order, for up to {@link PUMP_MS};
+     * Delivers the subscription's events after its cursor for up to {@link PUMP_MS};
      * `deleted` when the subscription is gone (its run then ends).
      */
     async pumpDeliveries(subscriptionId: number): Promise<{ deleted: boolean }> {
@@ -166,17 +243,24 @@ export function notificationActivities({
             await notices().next(Math.min(5000, Math.max(0, until - Date.now())), signal);
             continue;
           }
+          const { finished, stop } = await deliverBatch(sub, secret, batch, until, signal);
+          // The cursor moves past the events done without a gap; those done beyond a gap are
+          // skipped by the next batch (their log says so), never sent twice.
+          let done = cursor;
           for (const ev of batch) {
-            const outcome = await deliverOne(sub, secret, ev, until, signal);
-            if (outcome === 'deleted') return { deleted: true };
-            if (outcome === 'paused') return { deleted: false };
-            await query(em(), 'update webhook_subscription set cursor = ? where id = ? and cursor < ?', [
-              ev.id,
-              sub.id,
-              ev.id,
-            ]);
-            cursor = Number(ev.id);
+            if (!finished.has(ev.id)) break;
+            done = Number(ev.id);
           }
+          if (done > cursor) {
+            await query(em(), 'update webhook_subscription set cursor = ? where id = ? and cursor < ?', [
+              done,
+              sub.id,
+              done,
+            ]);
+            cursor = done;
+          }
+          if (stop === 'deleted') return { deleted: true };
+          if (stop === 'paused') return { deleted: false };
         }
         return { deleted: false };
       } catch (err) {

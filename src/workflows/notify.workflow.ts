@@ -1,6 +1,7 @@
 /**
  * A subscription's deliveries: one run per subscription, not per event. Its activity delivers the
- * subscription's events in order, for a few minutes at a time, retrying each with backoff and
+ * subscription's events (each resource's in order, several resources at once) for a few minutes at
+ * a time, retrying each with backoff and
  * keeping its place in PostgreSQL (the subscription's cursor, the delivery log), so the run's
  * history grows by a handful of events per few minutes however many events there are, and a lost
  * worker or a restart of everything resumes where the cursor is. One run per event would have cost

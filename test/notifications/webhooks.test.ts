@@ -143,6 +143,33 @@ describe('event webhooks', () => {
     expect(f.service.id).toBeGreaterThan(0);
   });
 
+  it("deliver several resources' events at once, each resource's in order", async () => {
+    const { receiver } = await subscribe(admin, { events: ['deployment.created', 'deployment.succeeded'] });
+    let inFlight = 0;
+    let most = 0;
+    receiver.answer = async () => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 300));
+      inFlight -= 1;
+      return { status: 204 };
+    };
+    const fixtures = await Promise.all([1, 2, 3, 4].map(() => serviceWithEnvironments(stack)));
+    const deployed = await Promise.all(
+      fixtures.map((f) => deploySucceeded(stack, f.service.id, f.envs.dev.id, '1.0.0')),
+    );
+    await eventually(async () => delivered(receiver).length >= 8, 30_000, 'eight deliveries');
+    const got = delivered(receiver);
+    for (const d of deployed) {
+      expect(got.filter((x) => x.body.data.id === d.id).map((x) => x.body.type)).toEqual([
+        'deployment.created',
+        'deployment.succeeded',
+      ]);
+    }
+    // One at a time, eight deliveries held 300 ms each could never overlap.
+    expect(most).toBeGreaterThanOrEqual(2);
+    expect(got.every((x) => x.verified)).toBe(true);
+  });
+
   it('keep retrying a receiver that is down, without slowing deployments; a deleted subscription stops', async () => {
     const { receiver, subscription } = await subscribe(admin, { events: ['*'] });
     await receiver.close();
