@@ -62,6 +62,10 @@ const settings = {
   apiPort: envInt('BENCH_API_PORT', 4100),
   baselinePort: envInt('BENCH_BASELINE_PORT', 4101),
   logLevel: process.env['BENCH_LOG_LEVEL'] ?? 'info',
+  /** WORKER_MAX_CACHED_WORKFLOWS for the worker (unset: the platform's default). */
+  workerCache: process.env['BENCH_WORKER_MAX_CACHED_WORKFLOWS'] ?? '',
+  /** Extra node flags for the API process, space-separated (e.g. `--max-semi-space-size=2`). */
+  apiNodeArgs: (process.env['BENCH_API_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
 };
 
 const cursorAfter = (id: number): string => Buffer.from(JSON.stringify({ id })).toString('base64url');
@@ -661,8 +665,16 @@ async function main(): Promise<void> {
     temporalPort: settings.temporalPort,
     apiPort: settings.apiPort,
     taskQueue: 'idp-bench',
-    childEnv: { SIMULATED_DELAY_MS: '0', LOG_LEVEL: settings.logLevel },
-    apiNodeArgs: flag('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+    childEnv: {
+      SIMULATED_DELAY_MS: '0',
+      LOG_LEVEL: settings.logLevel,
+      // Experiments (BENCHMARKS.md, "what it would take"): the worker's cache, the API's V8 flags.
+      ...(settings.workerCache ? { WORKER_MAX_CACHED_WORKFLOWS: settings.workerCache } : {}),
+    },
+    apiNodeArgs: [
+      ...(flag('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+      ...settings.apiNodeArgs,
+    ],
   });
   const sampler = platform.rss;
   let failed = false;
