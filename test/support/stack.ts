@@ -47,7 +47,11 @@ try {
   // already installed by an earlier test file in this process
 }
 
-/** Creates a fresh database from the migrated template; returns its URL. */
+/**
+ * Creates a fresh database from the migrated template; returns its URL. `drop` first closes this
+ * process's LISTEN connection on it (an API or worker made in the test opened one): left open, the
+ * drop would end it and its reconnect timer would fire after the test file is torn down.
+ */
 export async function freshDatabase(): Promise<{ url: string; name: string; drop: () => Promise<void> }> {
   const admin = process.env['IDP_TEST_PG_ADMIN_URL']!;
   const name = `idp_t_${randomUUID().replace(/-/g, '').slice(0, 12)}`;
@@ -57,7 +61,11 @@ export async function freshDatabase(): Promise<{ url: string; name: string; drop
   await client.end();
   const url = new URL(admin);
   url.pathname = `/${name}`;
-  return { url: url.toString(), name, drop: () => dropDatabase(admin, name) };
+  const drop = async (): Promise<void> => {
+    await closeEventNotices(url.toString());
+    await dropDatabase(admin, name);
+  };
+  return { url: url.toString(), name, drop };
 }
 
 /** The config a test stack runs with. */
@@ -149,7 +157,6 @@ export async function startStack(
       await stack.stopWorker();
       await new Promise<void>((r) => server.close(() => r()));
       await temporal.connection.close();
-      await closeEventNotices(db.url);
       await orm.close(true);
       await db.drop().catch(() => undefined);
     },
