@@ -7,6 +7,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { signToken } from '../../src/auth/tokens';
+import { ACTIVE_DEPLOYMENT_STATUSES, type DeploymentStatus } from '../../src/domain/lifecycle';
 import { eventually } from '../support/eventually';
 import { serviceWithEnvironments, waitForStatus, type ServiceFixture } from '../support/fixtures';
 import { HttpClient } from '../support/http-client';
@@ -67,7 +68,20 @@ describe('two APIs and three workers', () => {
       await Promise.all([extraWorkers[0]!.kill('SIGKILL'), extraApi.kill('SIGKILL')]);
     };
     // Each service deploys its versions one after another (one environment, one lock), through the
-    // two APIs in turn; when an API does not answer, the other one takes the next trigger.
+    // two APIs in turn; when an API does not answer, the other one takes the trigger. A 409 means the
+    // killed API took the trigger before it died (its row holds the environment until the surviving
+    // API's reconciler starts its run and it ends): wait, by reading, for the environment to be free,
+    // then trigger again. Waiting by posting would start deployments this test never waits for.
+    const activeIn = async (serviceId: number, envId: number): Promise<number> => {
+      const res = await apis[0]!.call(
+        'GET',
+        `/api/services/${serviceId}/environments/${envId}/deployments?limit=200`,
+      );
+      if (res.status !== 200) return -1;
+      return (res.body.items as { status: DeploymentStatus }[]).filter((d) =>
+        ACTIVE_DEPLOYMENT_STATUSES.includes(d.status),
+      ).length;
+    };
     await Promise.all(
       fixtures.map(async (f, s) => {
         for (let v = 0; v < PER_SERVICE; v++) {
@@ -76,26 +90,25 @@ describe('two APIs and three workers', () => {
           if (res.status === 0) res = await apis[0]!.call('POST', url, { version: `1.${v}.0` });
           triggered++;
           await killHalfWay();
-          if (res.status === 202) {
-            accepted.set(res.body.id as number, res.body.job_id as string);
-            await waitForStatus(
-              apis[0]!,
-              res.body.id as number,
-              ['succeeded', 'failed', 'cancelled'],
-              120_000,
-              200,
-            );
-          } else if (res.status === 409) {
-            // The killed API may have taken the trigger before it died: the environment is held by it.
+          for (let tries = 0; res.status === 409 && tries < 3; tries++) {
             await eventually(
-              async () =>
-                (await apis[0]!.call('POST', url, { version: `1.${v}.0` })).status !== 409 || undefined,
+              async () => (await activeIn(f.service.id, f.envs.dev.id)) === 0,
               120_000,
-              'the environment free again',
-            ).catch(() => undefined);
-          } else {
-            throw new Error(`trigger ${url}: ${res.status} ${JSON.stringify(res.body)}`);
+              `the environment of ${f.service.name} free again`,
+              250,
+            );
+            res = await apis[0]!.call('POST', url, { version: `1.${v}.0` });
           }
+          if (res.status !== 202)
+            throw new Error(`trigger ${url}: ${res.status} ${JSON.stringify(res.body)}`);
+          accepted.set(res.body.id as number, res.body.job_id as string);
+          await waitForStatus(
+            apis[0]!,
+            res.body.id as number,
+            ['succeeded', 'failed', 'cancelled'],
+            120_000,
+            200,
+          );
         }
       }),
     );
@@ -103,7 +116,7 @@ describe('two APIs and three workers', () => {
     // Every 202 has its deployment, ended once, every record agreeing; no lock anywhere.
     const book = await ledger(platform.databaseUrl);
     for (const id of accepted.keys()) expect([id, book.status.get(id)]).toEqual([id, 'succeeded']);
-    expect([...book.status.values()].every((s) => s === 'succeeded')).toBe(true);
+    expect([...book.status].filter(([, s]) => s !== 'succeeded')).toEqual([]);
     expect(book.repeatedTimeline).toEqual([]);
     expect(book.mismatches).toEqual([]);
     expect(book.locksLeft).toBe(0);
@@ -127,6 +140,8 @@ describe('two APIs and three workers', () => {
       500,
     ).catch(() => undefined);
     expect(running).toBe(0);
-    expect(accepted.size).toBeGreaterThanOrEqual(SERVICES * PER_SERVICE - 6);
+    // Every version was accepted once; the rows the killed API left behind ended too (above).
+    expect(accepted.size).toBe(SERVICES * PER_SERVICE);
+    expect(book.status.size).toBeGreaterThanOrEqual(accepted.size);
   });
 });
