@@ -1,13 +1,13 @@
 /** `npm run migrate [-- up|down|pending]`: applies (or reverts the last of) the migrations on DATABASE_URL. */
 import { loadConfig } from '../config';
-import { initORM } from '../db/orm';
+import { initMigratingORM } from '../db/migrator';
 import { exitOnStartFailure } from '../fatal';
 
 async function main(): Promise<void> {
   const command = process.argv[2] ?? 'up';
   const config = loadConfig();
   if (!config.DATABASE_URL) throw new Error('DATABASE_URL is required');
-  const orm = await initORM(config.DATABASE_URL, 2);
+  const orm = await initMigratingORM(config.DATABASE_URL, 2);
   try {
     const migrator = orm.getMigrator();
     if (command === 'up') {

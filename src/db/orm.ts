@@ -1,6 +1,4 @@
-import { Migrator } from '@mikro-orm/migrations';
 import { MikroORM, defineConfig, type Options } from '@mikro-orm/postgresql';
-import { MIGRATIONS } from '../../migrations';
 import { ENTITY_SCHEMAS } from '../domain/entities';
 import { changesSubscriber } from './changes';
 
@@ -11,7 +9,6 @@ export function ormOptions(url: string, poolMax = 10): Options {
     entities: ENTITY_SCHEMAS,
     // Audit entries and events are written by this subscriber, right before each commit.
     subscribers: [changesSubscriber],
-    extensions: [Migrator],
     discovery: { warnWhenNoEntities: false },
     forceUtcTimezone: true,
     // Entities are plain schema definitions; no reflection or decorators at runtime.
@@ -19,26 +16,15 @@ export function ormOptions(url: string, poolMax = 10): Options {
     allowGlobalContext: false,
     pool: { min: 0, max: poolMax, acquireTimeoutMillis: 5000 },
     driverOptions: { connection: { connectionTimeoutMillis: 3000, statement_timeout: 30_000 } },
-    migrations: {
-      migrationsList: MIGRATIONS,
-      tableName: 'mikro_orm_migrations',
-      transactional: true,
-      allOrNothing: true,
-      snapshot: false,
-      silent: true,
-    },
   });
 }
 
-/** Opens the ORM on `url`. */
+/**
+ * Opens the ORM on `url`, without the migrator: the API and the worker never apply migrations, so
+ * they do not load it (see `migrator.ts`).
+ */
 export async function initORM(url: string, poolMax?: number): Promise<MikroORM> {
   return MikroORM.init(ormOptions(url, poolMax));
-}
-
-/** Applies every pending migration; returns the names applied. */
-export async function migrateUp(orm: MikroORM): Promise<string[]> {
-  const applied = await orm.getMigrator().up();
-  return applied.map((m) => m.name);
 }
 
 export { MikroORM };

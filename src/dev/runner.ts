@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { loadConfig } from '../config';
-import { initORM, migrateUp } from '../db/orm';
+import { initMigratingORM, migrateUp } from '../db/migrator';
 import { createLogger, type DestinationStream, type Logger } from '../logger';
 import { startApi } from '../api/server';
 import { devEncryptionKey, devSecret, signToken } from '../auth/tokens';
@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     IDP_ENCRYPTION_KEY: base.IDP_ENCRYPTION_KEY ?? devEncryptionKey(dataDir),
   };
   installRuntime(config, loggers.dev, { handleSignals: false });
-  const orm = await initORM(databaseUrl);
+  const orm = await initMigratingORM(databaseUrl);
   cleanups.unshift(() => orm.close());
   const applied = await migrateUp(orm);
   say(applied.length ? `migrations applied: ${applied.join(', ')}` : 'database schema up to date');

@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { initORM, type MikroORM } from '../../src/db/orm';
+import { initMigratingORM } from '../../src/db/migrator';
+import type { MikroORM } from '../../src/db/orm';
 import { DEFAULT_POLICIES } from '../../src/domain/policies';
 
 const TABLES = ['approval', 'audit_log', 'deployment', 'environment', 'platform_policy', 'service', 'team'];
@@ -72,7 +73,7 @@ beforeAll(async () => {
   dbUrl = url.toString();
   db = new Client({ connectionString: dbUrl });
   await db.connect();
-  orm = await initORM(dbUrl, 2);
+  orm = await initMigratingORM(dbUrl, 2);
 });
 
 afterAll(async () => {

@@ -4,7 +4,7 @@
  * Each test file then copies the template into a database of its own (see ./stack.ts).
  */
 import path from 'node:path';
-import { initORM, migrateUp } from '../../src/db/orm';
+import { initMigratingORM, migrateUp } from '../../src/db/migrator';
 import { dropDatabase, ensureDatabase, startEmbeddedPostgres } from '../../src/dev/postgres';
 import { findTemporalCli, startTemporalDevServer } from '../../src/dev/temporal-server';
 
@@ -26,7 +26,7 @@ export default async function globalSetup(): Promise<void> {
   }
   const template = `idp_template_${process.pid}`;
   const templateUrl = await ensureDatabase(adminUrl, template);
-  const orm = await initORM(templateUrl, 2);
+  const orm = await initMigratingORM(templateUrl, 2);
   await migrateUp(orm);
   await orm.close(true);
   cleanups.unshift(() => dropDatabase(adminUrl, template));

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Client as TemporalClient, Connection } from '@temporalio/client';
 import { Pool } from 'pg';
 import { signToken } from '../../src/auth/tokens';
-import { initORM, migrateUp } from '../../src/db/orm';
+import { initMigratingORM, migrateUp } from '../../src/db/migrator';
 import { dropDatabase, ensureDatabase } from '../../src/dev/postgres';
 import { findTemporalCli, startTemporalDevServer, type DevServerHandle } from '../../src/dev/temporal-server';
 import type { Role } from '../../src/domain/types';
@@ -158,7 +158,7 @@ async function startDatabase(opts: PlatformOptions, log: (line: string) => void,
   const databaseName = `idp_${opts.name.replace(/\W/g, '_')}_${randomBytes(4).toString('hex')}`;
   const databaseUrl = await ensureDatabase(adminUrl, databaseName);
   cleanups.unshift(() => dropDatabase(adminUrl, databaseName));
-  const orm = await initORM(databaseUrl, 2);
+  const orm = await initMigratingORM(databaseUrl, 2);
   await migrateUp(orm);
   await orm.close(true);
   log(
