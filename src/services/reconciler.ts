@@ -14,11 +14,42 @@ import type { ServiceDeps } from './service-deps';
 /** How old a row must be before it counts as left behind (a live request starts its run within this). */
 export const ORPHAN_AGE_MS = 20_000;
 
+/** Rows looked at per kind and sweep. */
+export const SWEEP_BATCH = 100;
+
+/**
+ * Where each kind's last sweep stopped (an id; 0: from the start). The next sweep reads the rows after
+ * it, so a backlog larger than a batch (rows whose runs exist and wait for a worker, long
+ * provisionings) cannot hide a left-behind row behind it: every candidate is looked at in turn.
+ */
+export interface SweepCursor {
+  deployment: number;
+  environment: number;
+  release: number;
+  subscription: number;
+}
+
+export const newSweepCursor = (): SweepCursor => ({
+  deployment: 0,
+  environment: 0,
+  release: 0,
+  subscription: 0,
+});
+
+export interface ReconcileOptions {
+  /** How old a row must be (default {@link ORPHAN_AGE_MS}). */
+  olderThanMs?: number;
+  /** Rows per kind and sweep (default {@link SWEEP_BATCH}). */
+  batch?: number;
+  /** Carried from sweep to sweep; a fresh one starts each kind from its first row. */
+  cursor?: SweepCursor;
+}
+
 /** Starts the runs of rows older than `olderThanMs` that have none; answers how many it started. */
 export async function reconcileOrphans(
   deps: ServiceDeps,
   logger: Logger,
-  olderThanMs = ORPHAN_AGE_MS,
+  { olderThanMs = ORPHAN_AGE_MS, batch = SWEEP_BATCH, cursor = newSweepCursor() }: ReconcileOptions = {},
 ): Promise<number> {
   const em = deps.orm.em.fork();
   const before = new Date(Date.now() - olderThanMs);
@@ -28,6 +59,12 @@ export async function reconcileOrphans(
     const team = s.teamId === null ? null : ((await em.findOne(Team, s.teamId))?.name ?? null);
     return { name: s.name, team };
   };
+  const page = { orderBy: { id: 'asc' }, limit: batch } as const;
+  /** The rows of `kind` read this sweep: the next starts after the last, or from the first if these were all. */
+  const advance = <T extends { id: number }>(kind: keyof SweepCursor, rows: T[]): T[] => {
+    cursor[kind] = rows.length < batch ? 0 : rows.at(-1)!.id;
+    return rows;
+  };
   const start = async (jobId: string, run: () => Promise<void>): Promise<void> => {
     if ((await deps.jobs.describe(jobId)) !== null) return;
     await run();
@@ -36,15 +73,19 @@ export async function reconcileOrphans(
   };
   // A release's stage deployments and automatic rollbacks are started by their parent runs (durable
   // themselves): never by this.
-  for (const d of await em.find(
-    Deployment,
-    {
-      status: 'pending',
-      createdAt: { $lt: before },
-      releaseId: null,
-      requestedBy: { $ne: 'system:auto-rollback' },
-    },
-    { limit: 100 },
+  for (const d of advance(
+    'deployment',
+    await em.find(
+      Deployment,
+      {
+        id: { $gt: cursor.deployment },
+        status: 'pending',
+        createdAt: { $lt: before },
+        releaseId: null,
+        requestedBy: { $ne: 'system:auto-rollback' },
+      },
+      page,
+    ),
   )) {
     const env = await em.findOneOrFail(Environment, d.environmentId);
     const s = await service(d.serviceId);
@@ -60,10 +101,13 @@ export async function reconcileOrphans(
       ),
     );
   }
-  for (const env of await em.find(
-    Environment,
-    { status: 'provisioning', createdAt: { $lt: before } },
-    { limit: 100 },
+  for (const env of advance(
+    'environment',
+    await em.find(
+      Environment,
+      { id: { $gt: cursor.environment }, status: 'provisioning', createdAt: { $lt: before } },
+      page,
+    ),
   )) {
     const s = await service(env.serviceId);
     await start(env.jobId, () =>
@@ -86,7 +130,14 @@ export async function reconcileOrphans(
       ),
     );
   }
-  for (const r of await em.find(Release, { status: 'pending', createdAt: { $lt: before } }, { limit: 100 })) {
+  for (const r of advance(
+    'release',
+    await em.find(
+      Release,
+      { id: { $gt: cursor.release }, status: 'pending', createdAt: { $lt: before } },
+      page,
+    ),
+  )) {
     const s = await service(r.serviceId);
     await start(r.jobId, () =>
       deps.jobs.start(
@@ -106,11 +157,18 @@ export async function reconcileOrphans(
       ),
     );
   }
-  for (const w of await em.find(
-    WebhookSubscription,
-    // Those of the last day: an older one has had its run for long (this keeps the sweep cheap).
-    { deletedAt: null, createdAt: { $lt: before, $gt: new Date(Date.now() - 86_400_000) } },
-    { limit: 100 },
+  for (const w of advance(
+    'subscription',
+    await em.find(
+      WebhookSubscription,
+      // Those of the last day: an older one has had its run for long (this keeps the sweep cheap).
+      {
+        id: { $gt: cursor.subscription },
+        deletedAt: null,
+        createdAt: { $lt: before, $gt: new Date(Date.now() - 86_400_000) },
+      },
+      page,
+    ),
   )) {
     await start(w.jobId, () =>
       deps.jobs.start(
@@ -130,10 +188,11 @@ export async function reconcileOrphans(
 /** Runs {@link reconcileOrphans} every `everyMs` (its failures logged, never thrown); answers how to stop it. */
 export function startReconciler(deps: ServiceDeps, logger: Logger, everyMs = 15_000): () => void {
   let running = false;
+  const cursor = newSweepCursor();
   const timer = setInterval(() => {
     if (running) return;
     running = true;
-    reconcileOrphans(deps, logger)
+    reconcileOrphans(deps, logger, { cursor })
       .catch((err: unknown) => logger.warn({ err }, 'reconciling left-behind jobs failed; retrying later'))
       .finally(() => (running = false));
   }, everyMs);

@@ -4,8 +4,9 @@
  */
 import { insertDeployment } from '../../src/db/deployments';
 import { Deployment, Environment, Service } from '../../src/domain/entities';
+import type { Logger } from 'pino';
 import { createLogger } from '../../src/logger';
-import { reconcileOrphans } from '../../src/services/reconciler';
+import { newSweepCursor, reconcileOrphans } from '../../src/services/reconciler';
 import { temporalJobs } from '../../src/temporal/jobs';
 import { createService, readyEnvironment, waitForStatus } from '../support/fixtures';
 import { startStack, type TestStack } from '../support/stack';
@@ -18,14 +19,12 @@ afterAll(async () => {
   await stack.close();
 });
 
-it('starts the run of a deployment whose API died after its commit, once', async () => {
-  const svc = await createService(stack);
-  const envRow = await readyEnvironment(stack, svc.id, 'dev');
+/** What a trigger commits before it starts the run: the row and its audit entry, no run. */
+async function orphanOf(serviceId: number, envId: number, correlationId: string): Promise<Deployment> {
   const em = stack.orm.em.fork();
-  const service = await em.findOneOrFail(Service, svc.id);
-  const env = await em.findOneOrFail(Environment, envRow.id);
-  // What a trigger commits before it starts the run: the row and its audit entry, no run.
-  const orphan = await stack.orm.em.fork().transactional((tx) =>
+  const service = await em.findOneOrFail(Service, serviceId);
+  const env = await em.findOneOrFail(Environment, envId);
+  return stack.orm.em.fork().transactional((tx) =>
     insertDeployment(
       tx,
       {
@@ -40,22 +39,52 @@ it('starts the run of a deployment whose API died after its commit, once', async
         approvalTimeoutSeconds: 0,
         idempotencyKey: null,
         requestHash: null,
-        correlationId: 'crashed-request',
+        correlationId,
       },
-      { actor: 'root-admin', actorRoles: ['PLATFORM_ADMIN'], correlationId: 'crashed-request' },
+      { actor: 'root-admin', actorRoles: ['PLATFORM_ADMIN'], correlationId },
     ),
   );
+}
+
+const depsOf = (logger: Logger) => ({
+  config: stack.config,
+  orm: stack.orm,
+  jobs: temporalJobs(stack.temporal, stack.config, logger),
+});
+
+it('starts the run of a deployment whose API died after its commit, once', async () => {
+  const svc = await createService(stack);
+  const envRow = await readyEnvironment(stack, svc.id, 'dev');
+  const orphan = await orphanOf(svc.id, envRow.id, 'crashed-request');
   const logger = createLogger('silent');
-  const deps = {
-    config: stack.config,
-    orm: stack.orm,
-    jobs: temporalJobs(stack.temporal, stack.config, logger),
-  };
+  const deps = depsOf(logger);
   // Too young: a live request may be about to start it.
   expect(await reconcileOrphans(deps, logger)).toBe(0);
-  expect(await reconcileOrphans(deps, logger, 0)).toBe(1);
+  expect(await reconcileOrphans(deps, logger, { olderThanMs: 0 })).toBe(1);
   await waitForStatus(stack, orphan.id, 'succeeded');
   // Its run exists now: nothing more to start, for this row or any other.
-  expect(await reconcileOrphans(deps, logger, 0)).toBe(0);
+  expect(await reconcileOrphans(deps, logger, { olderThanMs: 0 })).toBe(0);
   expect((await stack.orm.em.fork().findOneOrFail(Deployment, orphan.id)).status).toBe('succeeded');
+});
+
+it('reaches a row behind a batch of rows whose runs exist: each sweep goes on where the last stopped', async () => {
+  const orphans: Deployment[] = [];
+  for (let i = 0; i < 3; i++) {
+    const svc = await createService(stack);
+    const env = await readyEnvironment(stack, svc.id, 'dev');
+    orphans.push(await orphanOf(svc.id, env.id, `crashed-request-${i}`));
+  }
+  const logger = createLogger('silent');
+  const deps = depsOf(logger);
+  const cursor = newSweepCursor();
+  const sweep = () => reconcileOrphans(deps, logger, { olderThanMs: 0, batch: 2, cursor });
+  // The first two (a batch) get their runs and the sweep stops after them; the next one reads past
+  // them, pending or not by then (a backlog waiting for a worker stays pending), and finds the third.
+  expect(await sweep()).toBe(2);
+  expect(cursor.deployment).toBe(orphans[1]!.id);
+  expect(await sweep()).toBe(1);
+  // Fewer than a batch: the next sweep starts from the first row again, with nothing left to start.
+  expect(cursor.deployment).toBe(0);
+  expect(await sweep()).toBe(0);
+  for (const o of orphans) await waitForStatus(stack, o.id, 'succeeded');
 });
