@@ -18,11 +18,20 @@ export const ORPHAN_AGE_MS = 20_000;
 export const SWEEP_BATCH = 100;
 
 /**
+ * Every so many sweeps each kind starts again from its first row, whatever its cursor: a row can
+ * become a candidate after the cursor passed its id (committed late, or another host's clock), and
+ * under a steady stream of new candidates the cursor might otherwise never wrap.
+ */
+export const RESTART_EVERY = 20;
+
+/**
  * Where each kind's last sweep stopped (an id; 0: from the start). The next sweep reads the rows after
  * it, so a backlog larger than a batch (rows whose runs exist and wait for a worker, long
  * provisionings) cannot hide a left-behind row behind it: every candidate is looked at in turn.
  */
 export interface SweepCursor {
+  /** Sweeps made with this cursor: every {@link RESTART_EVERY}th starts each kind from its first row. */
+  sweeps: number;
   deployment: number;
   environment: number;
   release: number;
@@ -30,6 +39,7 @@ export interface SweepCursor {
 }
 
 export const newSweepCursor = (): SweepCursor => ({
+  sweeps: 0,
   deployment: 0,
   environment: 0,
   release: 0,
@@ -59,11 +69,31 @@ export async function reconcileOrphans(
     const team = s.teamId === null ? null : ((await em.findOne(Team, s.teamId))?.name ?? null);
     return { name: s.name, team };
   };
-  const page = { orderBy: { id: 'asc' }, limit: batch } as const;
-  /** The rows of `kind` read this sweep: the next starts after the last, or from the first if these were all. */
-  const advance = <T extends { id: number }>(kind: keyof SweepCursor, rows: T[]): T[] => {
-    cursor[kind] = rows.length < batch ? 0 : rows.at(-1)!.id;
-    return rows;
+  cursor.sweeps++;
+  if (cursor.sweeps % RESTART_EVERY === 0)
+    Object.assign(cursor, { deployment: 0, environment: 0, release: 0, subscription: 0 });
+  const page = () => ({ orderBy: { id: 'asc' }, limit: batch }) as const;
+  /**
+   * Starts what `rows` (one page of `kind`) left behind, one row at a time: a row that fails is logged
+   * and the others still go. The next sweep reads the page after this one, or from the first row when
+   * this page was the last; a page with a failure is read again, so Temporal being down for a while
+   * never moves a left-behind row out of reach.
+   */
+  const sweep = async <T extends { id: number; jobId: string }>(
+    kind: Exclude<keyof SweepCursor, 'sweeps'>,
+    rows: T[],
+    startOne: (row: T) => Promise<void>,
+  ): Promise<void> => {
+    let failed = false;
+    for (const row of rows) {
+      try {
+        await startOne(row);
+      } catch (err) {
+        failed = true;
+        logger.warn({ err, job_id: row.jobId }, 'could not start a left-behind job; retrying later');
+      }
+    }
+    if (!failed) cursor[kind] = rows.length < batch ? 0 : rows.at(-1)!.id;
   };
   const start = async (jobId: string, run: () => Promise<void>): Promise<void> => {
     if ((await deps.jobs.describe(jobId)) !== null) return;
@@ -73,7 +103,7 @@ export async function reconcileOrphans(
   };
   // A release's stage deployments and automatic rollbacks are started by their parent runs (durable
   // themselves): never by this.
-  for (const d of advance(
+  await sweep(
     'deployment',
     await em.find(
       Deployment,
@@ -84,80 +114,83 @@ export async function reconcileOrphans(
         releaseId: null,
         requestedBy: { $ne: 'system:auto-rollback' },
       },
-      page,
+      page(),
     ),
-  )) {
-    const env = await em.findOneOrFail(Environment, d.environmentId);
-    const s = await service(d.serviceId);
-    await start(d.jobId, () =>
-      deps.jobs.start(
-        d.jobId,
-        {
-          kind: 'deployment',
-          input: deployInputOf(d, s, env),
-          summary: `Deploy ${s.name} ${d.version} to ${env.name} (${d.tier}) through '${d.target}' (restarted)`,
-        },
-        d.correlationId,
-      ),
-    );
-  }
-  for (const env of advance(
+    async (d) => {
+      const env = await em.findOneOrFail(Environment, d.environmentId);
+      const s = await service(d.serviceId);
+      await start(d.jobId, () =>
+        deps.jobs.start(
+          d.jobId,
+          {
+            kind: 'deployment',
+            input: deployInputOf(d, s, env),
+            summary: `Deploy ${s.name} ${d.version} to ${env.name} (${d.tier}) through '${d.target}' (restarted)`,
+          },
+          d.correlationId,
+        ),
+      );
+    },
+  );
+  await sweep(
     'environment',
     await em.find(
       Environment,
       { id: { $gt: cursor.environment }, status: 'provisioning', createdAt: { $lt: before } },
-      page,
+      page(),
     ),
-  )) {
-    const s = await service(env.serviceId);
-    await start(env.jobId, () =>
-      deps.jobs.start(
-        env.jobId,
-        {
-          kind: 'provisioning',
-          input: {
-            environmentId: env.id,
-            service: s.name,
-            environment: env.name,
-            tier: env.tier,
-            team: s.team,
-            requestedBy: env.createdBy,
-            target: env.target,
+    async (env) => {
+      const s = await service(env.serviceId);
+      await start(env.jobId, () =>
+        deps.jobs.start(
+          env.jobId,
+          {
+            kind: 'provisioning',
+            input: {
+              environmentId: env.id,
+              service: s.name,
+              environment: env.name,
+              tier: env.tier,
+              team: s.team,
+              requestedBy: env.createdBy,
+              target: env.target,
+            },
+            summary: `Provision ${s.name}/${env.name} (${env.tier}) through target '${env.target}' (restarted)`,
           },
-          summary: `Provision ${s.name}/${env.name} (${env.tier}) through target '${env.target}' (restarted)`,
-        },
-        env.jobId,
-      ),
-    );
-  }
-  for (const r of advance(
+          env.jobId,
+        ),
+      );
+    },
+  );
+  await sweep(
     'release',
     await em.find(
       Release,
       { id: { $gt: cursor.release }, status: 'pending', createdAt: { $lt: before } },
-      page,
+      page(),
     ),
-  )) {
-    const s = await service(r.serviceId);
-    await start(r.jobId, () =>
-      deps.jobs.start(
-        r.jobId,
-        {
-          kind: 'release',
-          input: {
-            releaseId: r.id,
-            service: s.name,
-            version: r.version,
-            team: r.team,
-            requestedBy: r.requestedBy,
+    async (r) => {
+      const s = await service(r.serviceId);
+      await start(r.jobId, () =>
+        deps.jobs.start(
+          r.jobId,
+          {
+            kind: 'release',
+            input: {
+              releaseId: r.id,
+              service: s.name,
+              version: r.version,
+              team: r.team,
+              requestedBy: r.requestedBy,
+            },
+            summary: `Release ${s.name} ${r.version} (restarted)`,
           },
-          summary: `Release ${s.name} ${r.version} (restarted)`,
-        },
-        r.correlationId,
-      ),
-    );
-  }
-  for (const w of advance(
+          r.correlationId,
+        ),
+      );
+    },
+  );
+  await sweep(
     'subscription',
     await em.find(
       WebhookSubscription,
@@ -167,21 +200,22 @@ export async function reconcileOrphans(
         deletedAt: null,
         createdAt: { $lt: before, $gt: new Date(Date.now() - 86_400_000) },
       },
-      page,
+      page(),
     ),
-  )) {
-    await start(w.jobId, () =>
-      deps.jobs.start(
-        w.jobId,
-        {
-          kind: 'notification',
-          input: { subscriptionId: w.id, team: w.team },
-          summary: `Deliver ${w.events.join(', ')} events to ${w.url} (restarted)`,
-        },
-        w.jobId,
-      ),
-    );
-  }
+    async (w) => {
+      await start(w.jobId, () =>
+        deps.jobs.start(
+          w.jobId,
+          {
+            kind: 'notification',
+            input: { subscriptionId: w.id, team: w.team },
+            summary: `Deliver ${w.events.join(', ')} events to ${w.url} (restarted)`,
+          },
+          w.jobId,
+        ),
+      );
+    },
+  );
   return started;
 }
 

@@ -4,9 +4,10 @@
  */
 import { insertDeployment } from '../../src/db/deployments';
 import { Deployment, Environment, Service } from '../../src/domain/entities';
+import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createLogger } from '../../src/logger';
-import { newSweepCursor, reconcileOrphans } from '../../src/services/reconciler';
+import { RESTART_EVERY, newSweepCursor, reconcileOrphans } from '../../src/services/reconciler';
 import { temporalJobs } from '../../src/temporal/jobs';
 import { createService, readyEnvironment, waitForStatus } from '../support/fixtures';
 import { startStack, type TestStack } from '../support/stack';
@@ -87,4 +88,45 @@ it('reaches a row behind a batch of rows whose runs exist: each sweep goes on wh
   expect(cursor.deployment).toBe(0);
   expect(await sweep()).toBe(0);
   for (const o of orphans) await waitForStatus(stack, o.id, 'succeeded');
+});
+
+it('reads a page again when a start in it failed (Temporal unreachable), and tries every row of it', async () => {
+  const orphans: Deployment[] = [];
+  for (let i = 0; i < 3; i++) {
+    const svc = await createService(stack);
+    const env = await readyEnvironment(stack, svc.id, 'dev');
+    orphans.push(await orphanOf(svc.id, env.id, `crashed-while-temporal-down-${i}`));
+  }
+  const logger = createLogger('silent');
+  // A client of a Temporal server that is not there (nothing listens on port 1), without retries.
+  const unreachable = new Client({
+    connection: Connection.lazy({ address: '127.0.0.1:1', interceptors: [] }),
+  });
+  const cursor = newSweepCursor();
+  const down = {
+    config: stack.config,
+    orm: stack.orm,
+    jobs: temporalJobs(unreachable, stack.config, logger),
+  };
+  expect(await reconcileOrphans(down, logger, { olderThanMs: 0, batch: 2, cursor })).toBe(0);
+  // The failed page is not passed over: the cursor stays before it.
+  expect(cursor.deployment).toBe(0);
+  await unreachable.connection.close();
+  // Temporal is back: the same cursor starts the first page, then the row after it.
+  const sweep = () => reconcileOrphans(depsOf(logger), logger, { olderThanMs: 0, batch: 2, cursor });
+  expect(await sweep()).toBe(2);
+  expect(await sweep()).toBe(1);
+  for (const o of orphans) await waitForStatus(stack, o.id, 'succeeded');
+});
+
+it('starts again from the first row every so many sweeps, for a row the cursor had passed', async () => {
+  const svc = await createService(stack);
+  const env = await readyEnvironment(stack, svc.id, 'dev');
+  const orphan = await orphanOf(svc.id, env.id, 'committed-late');
+  const logger = createLogger('silent');
+  // A cursor already past the row (it committed after the sweep read beyond its id).
+  // The next sweep is a restart: it reads from the first row, not after the cursor.
+  const cursor = { ...newSweepCursor(), deployment: orphan.id, sweeps: RESTART_EVERY - 1 };
+  expect(await reconcileOrphans(depsOf(logger), logger, { olderThanMs: 0, cursor })).toBe(1);
+  await waitForStatus(stack, orphan.id, 'succeeded');
 });
