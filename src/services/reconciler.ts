@@ -70,8 +70,7 @@ export async function reconcileOrphans(
     return { name: s.name, team };
   };
   cursor.sweeps++;
-  if (cursor.sweeps % RESTART_EVERY === 0)
-    Object.assign(cursor, { deployment: 0, environment: 0, release: 0, subscription: 0 });
+  if (cursor.sweeps % RESTART_EVERY === 0) Object.assign(cursor, newSweepCursor(), { sweeps: cursor.sweeps });
   const page = () => ({ orderBy: { id: 'asc' }, limit: batch }) as const;
   /**
    * Starts what `rows` (one page of `kind`) left behind, one row at a time: a row that fails is logged

@@ -47,10 +47,11 @@ async function orphanOf(serviceId: number, envId: number, correlationId: string)
   );
 }
 
-const depsOf = (logger: Logger) => ({
+/** The reconciler's dependencies on the stack, through `temporal` (the stack's client unless given). */
+const depsOf = (logger: Logger, temporal: Client = stack.temporal) => ({
   config: stack.config,
   orm: stack.orm,
-  jobs: temporalJobs(stack.temporal, stack.config, logger),
+  jobs: temporalJobs(temporal, stack.config, logger),
 });
 
 it('starts the run of a deployment whose API died after its commit, once', async () => {
@@ -103,12 +104,9 @@ it('reads a page again when a start in it failed (Temporal unreachable), and tri
     connection: Connection.lazy({ address: '127.0.0.1:1', interceptors: [] }),
   });
   const cursor = newSweepCursor();
-  const down = {
-    config: stack.config,
-    orm: stack.orm,
-    jobs: temporalJobs(unreachable, stack.config, logger),
-  };
-  expect(await reconcileOrphans(down, logger, { olderThanMs: 0, batch: 2, cursor })).toBe(0);
+  expect(
+    await reconcileOrphans(depsOf(logger, unreachable), logger, { olderThanMs: 0, batch: 2, cursor }),
+  ).toBe(0);
   // The failed page is not passed over: the cursor stays before it.
   expect(cursor.deployment).toBe(0);
   await unreachable.connection.close();
